@@ -1,0 +1,65 @@
+"""The dlp-proxy command line: serve (and, as they land, scan, policy and queue)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dlp_proxy import __version__, logs, workers
+from dlp_proxy.config import Settings, load_settings
+from dlp_proxy.errors import ConfigError
+
+
+def _settings(config: Path | None, flags: dict[str, Any]) -> Settings:
+    try:
+        return load_settings(config_file=config, flags=flags)
+    except ConfigError as exc:
+        raise click.UsageError(f"invalid settings:\n{exc}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dlp-proxy")
+def main() -> None:
+    """Outbound email data-loss-prevention gateway."""
+
+
+@main.command()
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML settings file (also DLP_PROXY_CONFIG).",
+)
+@click.option("--listen", metavar="HOST:PORT", help="Address to accept SMTP on [127.0.0.1:10025].")
+@click.option(
+    "--next-hop",
+    metavar="HOST:PORT",
+    help="Where accepted mail goes; without it, .eml files in DATA_DIR/outbox.",
+)
+@click.option("--policy-dir", type=click.Path(path_type=Path), help="Policy files [./policies].")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="State and outbox [./var].")
+@click.option(
+    "--allow",
+    metavar="CIDR",
+    multiple=True,
+    help="Client network allowed to connect (repeatable) [loopback].",
+)
+@click.option("--max-size", metavar="BYTES", help="Largest message accepted, e.g. 52428800 or 50M.")
+@click.option("--hostname", help="Name in the greeting and Received headers [this host's name].")
+@click.option("--tls-cert", type=click.Path(path_type=Path), help="Certificate for STARTTLS.")
+@click.option("--tls-key", type=click.Path(path_type=Path), help="Private key for STARTTLS.")
+@click.option("--workers", type=int, help="SMTP worker processes; 0 = one per core [1].")
+@click.option("--scan-processes", type=int, help="Scanner processes per worker; 0 = auto.")
+@click.option("--scan-timeout", type=float, help="Seconds one message may be scanned [60].")
+@click.option("--log-level", help="DEBUG, INFO, WARNING or ERROR [INFO].")
+def serve(config: Path | None, **flags: Any) -> None:
+    """Accept mail over SMTP, inspect it and pass it on.
+
+    Every setting also comes from the TOML file and from DLP_PROXY_<NAME> variables;
+    flags win over variables, which win over the file.
+    """
+    flags["allow"] = flags["allow"] or None
+    settings = _settings(config, flags)
+    logs.configure(settings.log_level)
+    raise SystemExit(workers.run(settings))

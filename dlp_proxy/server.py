@@ -1,0 +1,340 @@
+"""The SMTP front end on aiosmtpd; the only place that writes SMTP replies."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import secrets
+import ssl
+import time
+from email.utils import format_datetime, localtime
+from typing import Any, AnyStr
+
+from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
+
+from dlp_proxy import errors, replies
+from dlp_proxy.config import IPNetwork, Settings
+from dlp_proxy.envelope import Client
+from dlp_proxy.envelope import Envelope as MessageEnvelope
+from dlp_proxy.relay import Delivery, Transaction
+from dlp_proxy.scanner import Scanner
+
+log = logging.getLogger("dlp_proxy.smtp")
+
+XFORWARD_ATTRS = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
+
+
+def new_message_id() -> str:
+    """Short, unique, roughly time-ordered: 11 hex digits of milliseconds, 5 random."""
+    return f"{time.time_ns() // 1_000_000:011X}{secrets.token_hex(3)[:5].upper()}"
+
+
+def _xtext_decode(value: str) -> str:
+    raw = value.encode("utf-8", "surrogateescape")
+    decoded = re.sub(rb"\+([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), raw)
+    return decoded.decode("utf-8", "replace")
+
+
+class ProxySession(Session):
+    """An aiosmtpd session plus what XFORWARD told us about the original client."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.xforward: dict[str, str] = {}
+        self.busy = False
+
+    def client(self) -> Client:
+        peer = self.peer[0] if isinstance(self.peer, tuple) else str(self.peer)
+        forwarded = self.xforward.get("ADDR")
+        if forwarded:
+            return Client(
+                addr=forwarded,
+                name=self.xforward.get("NAME"),
+                helo=self.xforward.get("HELO"),
+                proto=self.xforward.get("PROTO"),
+                forwarded_by=peer,
+            )
+        proto = "ESMTP" if self.extended_smtp else "SMTP"
+        return Client(addr=peer, helo=self.host_name, proto=proto)
+
+
+class ProxyEnvelope(Envelope):
+    def __init__(self) -> None:
+        super().__init__()
+        self.message_id = ""
+        self.transaction: Transaction | None = None
+
+
+class ProxySMTP(SMTP):
+    """aiosmtpd with connect-time access control, XFORWARD and enhanced status codes."""
+
+    def __init__(self, handler: Handler, *, allow: tuple[IPNetwork, ...], **kwargs: Any) -> None:
+        self.line_length_limit = handler.settings.max_line_length
+        super().__init__(handler, **kwargs)
+        self._allow = allow
+        self._proxy_handler = handler
+
+    def _create_session(self) -> ProxySession:
+        return ProxySession(self.loop)
+
+    def _create_envelope(self) -> ProxyEnvelope:
+        return ProxyEnvelope()
+
+    # No properties on this class: aiosmtpd's constructor evaluates every attribute.
+    def proxy_session(self) -> ProxySession:
+        assert isinstance(self.session, ProxySession)
+        return self.session
+
+    def _peer_allowed(self) -> bool:
+        peer = self.proxy_session().peer
+        if not isinstance(peer, tuple):
+            return False
+        try:
+            address = ipaddress.ip_address(peer[0].split("%")[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        return any(address in network for network in self._allow)
+
+    async def _handle_client(self) -> None:
+        if not self._peer_allowed():
+            log.warning("client refused", extra={"client": str(self.proxy_session().peer)})
+            await self.push(replies.GREETING_REFUSED)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self._proxy_handler.sessions.add(self)
+        try:
+            await super()._handle_client()
+        finally:
+            self._proxy_handler.sessions.discard(self)
+
+    async def push(self, status: AnyStr) -> None:
+        if isinstance(status, str):
+            await super().push(replies.with_enhanced_code(status))
+        else:
+            await super().push(status)
+
+    def _set_post_data_state(self) -> None:
+        old = self.envelope
+        super()._set_post_data_state()  # type: ignore[no-untyped-call]
+        if isinstance(old, ProxyEnvelope):
+            self._proxy_handler.abandon(old)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if isinstance(self.envelope, ProxyEnvelope):
+            self._proxy_handler.abandon(self.envelope)
+        super().connection_lost(error)
+
+    def extend_timeout(self, seconds: float) -> None:
+        self._reset_timeout(seconds)
+
+    def is_idle(self) -> bool:
+        """Between transactions: nothing is lost by closing the connection now."""
+        return not self.proxy_session().busy and not (self.envelope and self.envelope.mail_from)
+
+    def close_for_shutdown(self) -> None:
+        transport = self.transport
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write(replies.SHUTTING_DOWN.encode() + b"\r\n")
+            transport.close()
+
+    @syntax("XFORWARD attribute=value ...")
+    async def smtp_XFORWARD(self, arg: str | None) -> None:
+        if await self.check_helo_needed("EHLO"):
+            return
+        if self.envelope is not None and self.envelope.mail_from:
+            await self.push(replies.XFORWARD_IN_TRANSACTION)
+            return
+        attrs: dict[str, str] = {}
+        for item in (arg or "").split():
+            name, eq, value = item.partition("=")
+            name = name.upper()
+            if not eq or name not in XFORWARD_ATTRS:
+                await self.push(replies.XFORWARD_SYNTAX)
+                return
+            decoded = _xtext_decode(value)
+            if decoded not in ("[UNAVAILABLE]", "[TEMPUNAVAIL]"):
+                attrs[name] = decoded
+        if not attrs and not arg:
+            await self.push(replies.XFORWARD_SYNTAX)
+            return
+        self.proxy_session().xforward.update(attrs)
+        await self.push(replies.XFORWARD_OK)
+
+
+class Handler:
+    """aiosmtpd hooks: MAIL and RCPT mirrored at the next hop; DATA inspected, then acted on."""
+
+    def __init__(self, settings: Settings, *, delivery: Delivery, scanner: Scanner) -> None:
+        self.settings = settings
+        self.delivery = delivery
+        self.scanner = scanner
+        self.sessions: set[ProxySMTP] = set()
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def handle_EHLO(
+        self,
+        server: ProxySMTP,
+        session: ProxySession,
+        envelope: ProxyEnvelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        session.xforward.clear()
+        offered = [line for line in responses[:-1] if not line.startswith("250-AUTH")]
+        return [*offered, "250-XFORWARD " + " ".join(XFORWARD_ATTRS), responses[-1]]
+
+    async def handle_MAIL(
+        self,
+        server: ProxySMTP,
+        session: ProxySession,
+        envelope: ProxyEnvelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        sender = "" if address == "<>" else address
+        envelope.message_id = new_message_id()
+        envelope.transaction = await self.delivery.begin(sender, mail_options, session.client())
+        envelope.mail_from = address  # "<>" for the null sender: aiosmtpd needs it truthy
+        envelope.mail_options.extend(mail_options)
+        return replies.MAIL_OK
+
+    async def handle_RCPT(
+        self,
+        server: ProxySMTP,
+        session: ProxySession,
+        envelope: ProxyEnvelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.settings.max_recipients:
+            return replies.TOO_MANY_RECIPIENTS
+        assert envelope.transaction is not None
+        try:
+            await envelope.transaction.rcpt(address)
+        except errors.DlpProxyError as exc:
+            return replies.for_error(exc)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return replies.RCPT_OK
+
+    async def handle_RSET(
+        self, server: ProxySMTP, session: ProxySession, envelope: ProxyEnvelope
+    ) -> str:
+        session.xforward.clear()
+        return replies.RESET_OK
+
+    async def handle_DATA(
+        self, server: ProxySMTP, session: ProxySession, envelope: ProxyEnvelope
+    ) -> str:
+        started = time.monotonic()
+        session.busy = True
+        server.extend_timeout(self.settings.inspection_deadline + self.settings.smtp_timeout)
+        transaction, envelope.transaction = envelope.transaction, None
+        assert transaction is not None
+        client = session.client()
+        message = MessageEnvelope(
+            message_id=envelope.message_id,
+            mail_from="" if envelope.mail_from == "<>" else envelope.mail_from or "",
+            rcpt_tos=tuple(envelope.rcpt_tos),
+            client=client,
+            mail_options=tuple(envelope.mail_options),
+        )
+        content = envelope.original_content
+        assert content is not None
+        fields: dict[str, Any] = {
+            "id": message.message_id,
+            "client": client.addr,
+            "client_name": client.name,
+            "client_helo": client.helo,
+            "sender": message.mail_from,
+            "recipients": len(message.rcpt_tos),
+            "size": len(content),
+        }
+        if client.forwarded_by:
+            fields["via"] = client.forwarded_by
+        try:
+            async with asyncio.timeout(self.settings.inspection_deadline):
+                try:
+                    verdict = await self.scanner.run(content, message)
+                except TimeoutError as exc:
+                    raise errors.InspectionTimeout("no scanner slot in time") from exc
+                fields["decision"] = verdict.decision.action
+                fields["scan_ms"] = round(verdict.seconds * 1000, 1)
+                raw = self._received(session, message) + content
+                next_hop_reply = await transaction.data(raw)
+            reply = replies.queued(message.message_id)
+            fields["next_hop"] = next_hop_reply[:200]
+        except Exception as exc:
+            await self._abort(transaction)
+            reply = replies.for_error(exc)
+            fields["error"] = type(exc).__name__
+            fields["reason"] = str(exc)[:300]
+        finally:
+            session.busy = False
+        fields["reply"] = reply[:3]
+        fields["ms"] = round((time.monotonic() - started) * 1000, 1)
+        level = logging.INFO if reply.startswith("2") else logging.WARNING
+        log.log(level, "message", extra=fields)
+        session.xforward.clear()
+        return reply
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("smtp command failed", exc_info=error)
+        return replies.for_error(error)
+
+    def _received(self, session: ProxySession, message: MessageEnvelope) -> bytes:
+        """The trace header we prepend (RFC 5321 section 4.4)."""
+        peer = session.peer[0] if isinstance(session.peer, tuple) else "unknown"
+        helo = _printable(session.host_name or "unknown")
+        proto = "UTF8SMTP" if message.smtputf8 else ("ESMTP" if session.extended_smtp else "SMTP")
+        if session.ssl is not None:
+            proto += "S"
+        stamp = format_datetime(localtime())
+        header = (
+            f"Received: from {helo} ([{peer}])\r\n"
+            f"\tby {self.settings.hostname} (dlp-proxy) with {proto} id {message.message_id};\r\n"
+            f"\t{stamp}\r\n"
+        )
+        return header.encode("ascii", "replace")
+
+    async def _abort(self, transaction: Transaction) -> None:
+        try:
+            await transaction.abort()
+        except Exception:
+            log.exception("aborting the next-hop transaction failed")
+
+    async def drain(self) -> None:
+        """Wait for the next-hop transactions being released in the background."""
+        if self._background:
+            await asyncio.wait(self._background, timeout=self.settings.next_hop_timeout)
+
+    def abandon(self, envelope: ProxyEnvelope) -> None:
+        """The client left or reset mid-transaction: release the next-hop transaction."""
+        transaction, envelope.transaction = envelope.transaction, None
+        if transaction is not None:
+            task = asyncio.get_running_loop().create_task(self._abort(transaction))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if 32 < ord(ch) < 127 else "?" for ch in text)[:255]
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise errors.ConfigError(
+            f"cannot load TLS certificate {settings.tls_cert} / key {settings.tls_key}: {exc}"
+        ) from exc
+    return context

@@ -1,0 +1,133 @@
+"""One proxy process: scanner pool, next hop, SMTP listener, and a graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from typing import Any
+
+from dlp_proxy import __version__
+from dlp_proxy.config import Settings
+from dlp_proxy.outbox import Outbox
+from dlp_proxy.relay import Delivery, NextHop
+from dlp_proxy.scanner import Job, Scanner, evaluate
+from dlp_proxy.server import Handler, ProxySMTP, tls_context
+
+log = logging.getLogger("dlp_proxy.service")
+
+
+class Proxy:
+    """Everything one process runs; tests start it in their own event loop on port 0."""
+
+    def __init__(self, settings: Settings, *, job: Job = evaluate) -> None:
+        self.settings = settings
+        self._job = job
+        self._server: asyncio.Server | None = None
+        self._scanner: Scanner | None = None
+        self._delivery: Delivery | None = None
+        self._handler: Handler | None = None
+
+    async def start(self, *, sock: socket.socket | None = None, reuse_port: bool = False) -> None:
+        settings = self.settings
+        context = tls_context(settings)
+        self._scanner = Scanner(
+            processes=settings.scanner_count,
+            timeout=settings.scan_timeout,
+            memory_limit=settings.scan_memory,
+            job=self._job,
+        )
+        await self._scanner.start()
+        if settings.next_hop is not None:
+            self._delivery = NextHop(
+                settings.next_hop,
+                local_hostname=settings.hostname,
+                timeout=settings.next_hop_timeout,
+                max_idle=settings.next_hop_connections,
+            )
+        else:
+            self._delivery = Outbox(settings.data_dir / "outbox")
+        handler = self._handler = Handler(settings, delivery=self._delivery, scanner=self._scanner)
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> ProxySMTP:
+            return ProxySMTP(
+                handler,
+                allow=settings.allow,
+                hostname=settings.hostname,
+                ident=f"ESMTP dlp-proxy {__version__}",
+                data_size_limit=settings.max_size,
+                enable_SMTPUTF8=True,
+                decode_data=False,
+                tls_context=context,
+                timeout=settings.smtp_timeout,
+                loop=loop,
+            )
+
+        if sock is not None:
+            self._server = await loop.create_server(protocol, sock=sock, backlog=512)
+        else:
+            self._server = await loop.create_server(
+                protocol,
+                settings.listen.host,
+                settings.listen.port,
+                reuse_port=reuse_port or None,
+                backlog=512,
+            )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self._server is not None
+        name: tuple[Any, ...] = self._server.sockets[0].getsockname()
+        return name[0], name[1]
+
+    async def stop(self, grace: float) -> None:
+        """Stop listening, let open transactions finish for up to ``grace`` seconds, then close."""
+        loop = asyncio.get_running_loop()
+        if self._server is not None:
+            self._server.close()
+        handler = self._handler
+        if handler is not None:
+            deadline = loop.time() + grace
+            while handler.sessions:
+                for session in list(handler.sessions):
+                    if session.is_idle():
+                        session.close_for_shutdown()
+                if loop.time() >= deadline:
+                    busy = len(handler.sessions)
+                    log.warning("grace period over, closing sessions", extra={"sessions": busy})
+                    for session in list(handler.sessions):
+                        session.close_for_shutdown()
+                    break
+                await asyncio.sleep(0.05)
+            await handler.drain()
+        if self._delivery is not None:
+            await self._delivery.close()
+        if self._scanner is not None:
+            await self._scanner.close()
+
+
+async def serve(
+    settings: Settings, *, sock: socket.socket | None = None, reuse_port: bool = False
+) -> None:
+    """Run until SIGTERM or SIGINT, then stop gracefully."""
+    proxy = Proxy(settings)
+    await proxy.start(sock=sock, reuse_port=reuse_port)
+    host, port = proxy.address
+    log.info(
+        "listening",
+        extra={
+            "address": f"{host}:{port}",
+            "next_hop": str(settings.next_hop or "outbox"),
+            "scanners": settings.scanner_count,
+        },
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    log.info("stopping", extra={"grace": settings.shutdown_grace})
+    await proxy.stop(settings.shutdown_grace)
+    log.info("stopped")

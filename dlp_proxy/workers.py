@@ -1,0 +1,101 @@
+"""Several SMTP worker processes on one port (SO_REUSEPORT), kept alive by a small supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import time
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+from dlp_proxy import logs
+from dlp_proxy.config import HostPort, Settings
+from dlp_proxy.service import serve
+
+log = logging.getLogger("dlp_proxy.workers")
+
+RESTART_BACKOFF = 1.0
+
+
+def _worker_main(settings: Settings, index: int) -> None:
+    logs.configure(settings.log_level)
+    logging.getLogger().handlers[0].addFilter(_tag(index))
+    asyncio.run(serve(settings, reuse_port=True))
+
+
+class _tag(logging.Filter):
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.index
+        return True
+
+
+def _reserve(address: HostPort) -> socket.socket:
+    """Bind (without listening) so port 0 resolves once and every worker shares that port."""
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((address.host, address.port))
+    return sock
+
+
+def run(settings: Settings) -> int:
+    """Serve with ``settings.worker_count`` processes; returns the exit status."""
+    count = settings.worker_count
+    if count == 1:
+        asyncio.run(serve(settings))
+        return 0
+    reserved = _reserve(settings.listen)
+    port = reserved.getsockname()[1]
+    settings = settings.model_copy(update={"listen": HostPort(settings.listen.host, port)})
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start(index: int) -> BaseProcess:
+        process = context.Process(
+            target=_worker_main, args=(settings, index), name=f"worker-{index}"
+        )
+        process.start()
+        return process
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in workers.values():
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+
+    workers = {index: start(index) for index in range(count)}
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("supervisor started", extra={"workers": count, "address": f"{settings.listen}"})
+    while not stopping:
+        sentinels = {process.sentinel: index for index, process in workers.items()}
+        ready = multiprocessing.connection.wait(list(sentinels), timeout=0.5)
+        for sentinel in ready:
+            index = sentinels[sentinel]  # type: ignore[index]
+            exitcode = workers[index].exitcode
+            if stopping:
+                break
+            log.error("worker exited, restarting", extra={"worker": index, "exitcode": exitcode})
+            time.sleep(RESTART_BACKOFF)
+            workers[index] = start(index)
+    deadline = time.monotonic() + settings.shutdown_grace + 15
+    for process in workers.values():
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            log.error("worker did not stop in time, killing", extra={"pid": process.pid})
+            process.kill()
+            process.join()
+    reserved.close()
+    log.info("supervisor stopped")
+    return 0

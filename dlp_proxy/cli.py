@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import click
 
 from dlp_proxy import __version__, logs, workers
 from dlp_proxy.config import Settings, load_settings
-from dlp_proxy.errors import ConfigError
+from dlp_proxy.errors import ConfigError, StartupError
 
 
 def _settings(config: Path | None, flags: dict[str, Any]) -> Settings:
@@ -62,4 +63,9 @@ def serve(config: Path | None, **flags: Any) -> None:
     flags["allow"] = flags["allow"] or None
     settings = _settings(config, flags)
     logs.configure(settings.log_level)
-    raise SystemExit(workers.run(settings))
+    try:
+        status = workers.run(settings)
+    except StartupError as exc:
+        logging.getLogger("dlp_proxy").error("cannot start", extra={"reason": str(exc)})
+        raise SystemExit(1) from None
+    raise SystemExit(status)

@@ -11,6 +11,10 @@ class ConfigError(DlpProxyError):
     """Settings that cannot be used; the message names the source (file:line, variable, flag)."""
 
 
+class StartupError(DlpProxyError):
+    """The proxy cannot start: the address is taken, a certificate cannot be read, ..."""
+
+
 class TemporaryFailure(DlpProxyError):
     """The message cannot be handled now; the client must retry (4xx)."""
 

@@ -334,7 +334,7 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
     try:
         context.load_cert_chain(settings.tls_cert, settings.tls_key)
     except (OSError, ssl.SSLError) as exc:
-        raise errors.ConfigError(
+        raise errors.StartupError(
             f"cannot load TLS certificate {settings.tls_cert} / key {settings.tls_key}: {exc}"
         ) from exc
     return context

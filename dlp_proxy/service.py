@@ -10,6 +10,7 @@ from typing import Any
 
 from dlp_proxy import __version__
 from dlp_proxy.config import Settings
+from dlp_proxy.errors import StartupError
 from dlp_proxy.outbox import Outbox
 from dlp_proxy.relay import Delivery, NextHop
 from dlp_proxy.scanner import Job, Scanner, evaluate
@@ -28,6 +29,7 @@ class Proxy:
         self._scanner: Scanner | None = None
         self._delivery: Delivery | None = None
         self._handler: Handler | None = None
+        self._stopped = False
 
     async def start(self, *, sock: socket.socket | None = None, reuse_port: bool = False) -> None:
         settings = self.settings
@@ -65,16 +67,20 @@ class Proxy:
                 loop=loop,
             )
 
-        if sock is not None:
-            self._server = await loop.create_server(protocol, sock=sock, backlog=512)
-        else:
-            self._server = await loop.create_server(
-                protocol,
-                settings.listen.host,
-                settings.listen.port,
-                reuse_port=reuse_port or None,
-                backlog=512,
-            )
+        try:
+            if sock is not None:
+                self._server = await loop.create_server(protocol, sock=sock, backlog=512)
+            else:
+                self._server = await loop.create_server(
+                    protocol,
+                    settings.listen.host,
+                    settings.listen.port,
+                    reuse_port=reuse_port or None,
+                    backlog=512,
+                )
+        except OSError as exc:
+            await self.stop(grace=0)
+            raise StartupError(f"cannot listen on {settings.listen}: {exc.strerror}") from exc
 
     @property
     def address(self) -> tuple[str, int]:
@@ -84,6 +90,9 @@ class Proxy:
 
     async def stop(self, grace: float) -> None:
         """Stop listening, let open transactions finish for up to ``grace`` seconds, then close."""
+        if self._stopped:
+            return
+        self._stopped = True
         loop = asyncio.get_running_loop()
         if self._server is not None:
             self._server.close()

@@ -15,17 +15,24 @@ from types import FrameType
 
 from dlp_proxy import logs
 from dlp_proxy.config import HostPort, Settings
+from dlp_proxy.errors import StartupError
 from dlp_proxy.service import serve
 
 log = logging.getLogger("dlp_proxy.workers")
 
 RESTART_BACKOFF = 1.0
+QUICK_FAILURE = 10.0  # a worker that dies sooner than this after starting failed to start
+MAX_QUICK_FAILURES = 3
 
 
 def _worker_main(settings: Settings, index: int) -> None:
     logs.configure(settings.log_level)
     logging.getLogger().handlers[0].addFilter(_tag(index))
-    asyncio.run(serve(settings, reuse_port=True))
+    try:
+        asyncio.run(serve(settings, reuse_port=True))
+    except StartupError as exc:
+        log.error("worker cannot start", extra={"reason": str(exc)})
+        raise SystemExit(1) from None
 
 
 class _tag(logging.Filter):
@@ -54,23 +61,32 @@ def run(settings: Settings) -> int:
     if count == 1:
         asyncio.run(serve(settings))
         return 0
-    reserved = _reserve(settings.listen)
-    port = reserved.getsockname()[1]
-    settings = settings.model_copy(update={"listen": HostPort(settings.listen.host, port)})
+    try:
+        reserved = _reserve(settings.listen)
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {settings.listen}: {exc.strerror}") from exc
+    with reserved:
+        port = reserved.getsockname()[1]
+        settings = settings.model_copy(update={"listen": HostPort(settings.listen.host, port)})
+        return _supervise(settings, count)
+
+
+def _supervise(settings: Settings, count: int) -> int:
     context = multiprocessing.get_context("spawn")
     stopping = False
+    quick_failures = 0
 
-    def start(index: int) -> BaseProcess:
+    def start(index: int) -> tuple[BaseProcess, float]:
         process = context.Process(
             target=_worker_main, args=(settings, index), name=f"worker-{index}"
         )
         process.start()
-        return process
+        return process, time.monotonic()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
-        for process in workers.values():
+        for process, _ in workers.values():
             if process.pid is not None and process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
 
@@ -79,23 +95,30 @@ def run(settings: Settings) -> int:
     signal.signal(signal.SIGINT, on_signal)
     log.info("supervisor started", extra={"workers": count, "address": f"{settings.listen}"})
     while not stopping:
-        sentinels = {process.sentinel: index for index, process in workers.items()}
-        ready = multiprocessing.connection.wait(list(sentinels), timeout=0.5)
-        for sentinel in ready:
-            index = sentinels[sentinel]  # type: ignore[index]
-            exitcode = workers[index].exitcode
+        sentinels = {process.sentinel: index for index, (process, _) in workers.items()}
+        for sentinel in multiprocessing.connection.wait(list(sentinels), timeout=0.5):
             if stopping:
                 break
-            log.error("worker exited, restarting", extra={"worker": index, "exitcode": exitcode})
+            index = sentinels[sentinel]  # type: ignore[index]
+            process, started = workers[index]
+            if time.monotonic() - started < QUICK_FAILURE:
+                quick_failures += 1
+            if quick_failures >= MAX_QUICK_FAILURES:
+                log.error("workers keep failing at start, giving up")
+                on_signal(signal.SIGTERM, None)
+                break
+            log.error(
+                "worker exited, restarting",
+                extra={"worker": index, "exitcode": process.exitcode},
+            )
             time.sleep(RESTART_BACKOFF)
             workers[index] = start(index)
     deadline = time.monotonic() + settings.shutdown_grace + 15
-    for process in workers.values():
+    for process, _ in workers.values():
         process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             log.error("worker did not stop in time, killing", extra={"pid": process.pid})
             process.kill()
             process.join()
-    reserved.close()
     log.info("supervisor stopped")
-    return 0
+    return 1 if quick_failures >= MAX_QUICK_FAILURES else 0

@@ -1,0 +1,189 @@
+"""Shared fixtures: a recording SMTP sink on port 0 and a dlp-proxy running in the test's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP
+
+from dlp_proxy.config import Settings, load_settings
+from dlp_proxy.scanner import Job, evaluate
+from dlp_proxy.service import Proxy
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    mail_options: list[str]
+    content: bytes
+    peer: Any
+
+
+@dataclass
+class SinkBehaviour:
+    """How the sink misbehaves; tests flip these while it runs."""
+
+    refuse: dict[str, str] = field(default_factory=dict)  # rcpt -> reply
+    mail_reply: str | None = None
+    data_reply: str | None = None
+    data_delay: float = 0.0
+    xforward: bool = False
+
+
+class SinkHandler:
+    def __init__(self, behaviour: SinkBehaviour) -> None:
+        self.behaviour = behaviour
+        self.messages: list[Received] = []
+        self.connections = 0
+        self.xforward: list[str] = []
+        self.arrived = asyncio.Event()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
+        session.host_name = hostname
+        if self.behaviour.xforward:
+            responses.insert(-1, "250-XFORWARD NAME ADDR PROTO HELO")
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+        if self.behaviour.mail_reply:
+            return self.behaviour.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+        if address in self.behaviour.refuse:
+            return self.behaviour.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        if self.behaviour.data_delay:
+            await asyncio.sleep(self.behaviour.data_delay)
+        if self.behaviour.data_reply:
+            return self.behaviour.data_reply
+        self.messages.append(
+            Received(
+                mail_from=envelope.mail_from,
+                rcpt_tos=list(envelope.rcpt_tos),
+                mail_options=list(envelope.mail_options),
+                content=envelope.original_content,
+                peer=session.peer,
+            )
+        )
+        self.arrived.set()
+        return "250 2.0.0 Ok: stored"
+
+
+class RecordingSMTP(SMTP):
+    async def smtp_XFORWARD(self, arg: str) -> None:
+        self.event_handler.xforward.append(arg)
+        await self.push("250 2.0.0 Ok")
+
+
+class Sink:
+    """A real aiosmtpd server on port 0 that records what it accepted."""
+
+    def __init__(self, *, smtputf8: bool = True) -> None:
+        self.smtputf8 = smtputf8
+        self.behaviour = SinkBehaviour()
+        self.handler = SinkHandler(self.behaviour)
+        self.server: asyncio.Server | None = None
+        self.protocols: list[SMTP] = []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        handler = self.handler
+
+        def factory() -> SMTP:
+            handler.connections += 1
+            protocol = RecordingSMTP(
+                handler,
+                hostname="sink.test",
+                enable_SMTPUTF8=self.smtputf8,
+                data_size_limit=None,
+                loop=loop,
+            )
+            self.protocols.append(protocol)
+            return protocol
+
+        self.server = await loop.create_server(factory, "127.0.0.1", 0)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+    @property
+    def messages(self) -> list[Received]:
+        return self.handler.messages
+
+    def drop_connections(self) -> None:
+        """Close every open connection from the server side, as a next hop's idle timer would."""
+        for protocol in self.protocols:
+            if protocol.transport is not None:
+                protocol.transport.close()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 2)
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[Sink]:
+    server = Sink()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+ProxyFactory = Callable[..., Awaitable[Proxy]]
+
+
+@pytest.fixture
+async def start_proxy(tmp_path: Path) -> AsyncIterator[ProxyFactory]:
+    """Start dlp-proxy in this loop on port 0; settings as keyword arguments."""
+    started: list[Proxy] = []
+
+    async def factory(*, job: Job = evaluate, **overrides: Any) -> Proxy:
+        flags: dict[str, Any] = {
+            "listen": "127.0.0.1:0",
+            "data_dir": tmp_path / "var",
+            "hostname": "proxy.test",
+            "scan_processes": 1,
+            "scan_timeout": 10,
+        }
+        flags.update(overrides)
+        settings = load_settings(environ={}, flags=flags)
+        proxy = Proxy(settings, job=job)
+        await proxy.start()
+        started.append(proxy)
+        return proxy
+
+    yield factory
+    for proxy in started:
+        await proxy.stop(grace=1)
+
+
+def settings_for(**flags: Any) -> Settings:
+    return load_settings(environ={}, flags=flags)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def via_proxy(sink: Sink) -> str:
+    return f"127.0.0.1:{sink.port}"

@@ -1,0 +1,35 @@
+"""Scanner jobs that misbehave on purpose; they run inside the real scanner processes."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from dlp_proxy.envelope import Envelope
+from dlp_proxy.scanner import Verdict, evaluate
+
+
+def raise_error(raw: bytes, envelope: Envelope) -> Verdict:
+    raise ValueError("a parser bug")
+
+
+def hang(raw: bytes, envelope: Envelope) -> Verdict:
+    time.sleep(3600)
+    raise AssertionError("unreachable")
+
+
+def die(raw: bytes, envelope: Envelope) -> Verdict:
+    os._exit(9)
+
+
+def slow(raw: bytes, envelope: Envelope) -> Verdict:
+    """Two seconds, then the real thing: for shutdown with a message in flight."""
+    time.sleep(2)
+    return evaluate(raw, envelope)
+
+
+def fail_on_marker(raw: bytes, envelope: Envelope) -> Verdict:
+    """Raise for messages carrying X-Test-Fail, scan the rest normally."""
+    if b"\nX-Test-Fail:" in raw or raw.startswith(b"X-Test-Fail:"):
+        raise RuntimeError("marked to fail")
+    return evaluate(raw, envelope)

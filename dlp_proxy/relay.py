@@ -284,6 +284,9 @@ class NextHopTransaction:
         except (aiosmtplib.SMTPException, OSError) as exc:
             self._hop._reset_or_close(conn)
             raise _failure(exc, self._hop.address) from exc
+        except BaseException:
+            conn.smtp.close()  # cancelled mid-DATA: the connection's state is unknown
+            raise
         self._hop.release(conn)
         return response.message
 

@@ -18,8 +18,8 @@ from dlp_proxy import errors, replies
 from dlp_proxy.config import IPNetwork, Settings
 from dlp_proxy.envelope import Client
 from dlp_proxy.envelope import Envelope as MessageEnvelope
+from dlp_proxy.pipeline import Pipeline
 from dlp_proxy.relay import Delivery, Transaction
-from dlp_proxy.scanner import Scanner
 
 log = logging.getLogger("dlp_proxy.smtp")
 
@@ -169,10 +169,10 @@ class ProxySMTP(SMTP):
 class Handler:
     """aiosmtpd hooks: MAIL and RCPT mirrored at the next hop; DATA inspected, then acted on."""
 
-    def __init__(self, settings: Settings, *, delivery: Delivery, scanner: Scanner) -> None:
+    def __init__(self, settings: Settings, *, delivery: Delivery, pipeline: Pipeline) -> None:
         self.settings = settings
         self.delivery = delivery
-        self.scanner = scanner
+        self.pipeline = pipeline
         self.sessions: set[ProxySMTP] = set()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -233,10 +233,7 @@ class Handler:
         self, server: ProxySMTP, session: ProxySession, envelope: ProxyEnvelope
     ) -> str:
         started = time.monotonic()
-        session.busy = True
         server.extend_timeout(self.settings.inspection_deadline + self.settings.smtp_timeout)
-        transaction, envelope.transaction = envelope.transaction, None
-        assert transaction is not None
         client = session.client()
         message = MessageEnvelope(
             message_id=envelope.message_id,
@@ -245,8 +242,7 @@ class Handler:
             client=client,
             mail_options=tuple(envelope.mail_options),
         )
-        content = envelope.original_content
-        assert content is not None
+        content = envelope.original_content or b""
         fields: dict[str, Any] = {
             "id": message.message_id,
             "client": client.addr,
@@ -258,20 +254,22 @@ class Handler:
         }
         if client.forwarded_by:
             fields["via"] = client.forwarded_by
+        session.busy = True
         try:
-            async with asyncio.timeout(self.settings.inspection_deadline):
-                try:
-                    verdict = await self.scanner.run(content, message)
-                except TimeoutError as exc:
-                    raise errors.InspectionTimeout("no scanner slot in time") from exc
-                fields["decision"] = verdict.decision.action
-                fields["scan_ms"] = round(verdict.seconds * 1000, 1)
-                raw = self._received(session, message) + content
-                next_hop_reply = await transaction.data(raw)
+            if envelope.transaction is None:
+                raise errors.NextHopUnavailable("no open next-hop transaction")
+            outcome = await self.pipeline.process(
+                message, content, envelope.transaction, trace=self._received(session, message)
+            )
+            envelope.transaction = None
             reply = replies.queued(message.message_id)
-            fields["next_hop"] = next_hop_reply[:200]
+            fields["decision"] = outcome.action
+            fields["scan_ms"] = round(outcome.verdict.seconds * 1000, 1)
+            fields["next_hop"] = outcome.next_hop_reply[:200]
         except Exception as exc:
-            await self._abort(transaction)
+            transaction, envelope.transaction = envelope.transaction, None
+            if transaction is not None:
+                await self._abort(transaction)
             reply = replies.for_error(exc)
             fields["error"] = type(exc).__name__
             fields["reason"] = str(exc)[:300]
@@ -279,8 +277,7 @@ class Handler:
             session.busy = False
         fields["reply"] = reply[:3]
         fields["ms"] = round((time.monotonic() - started) * 1000, 1)
-        level = logging.INFO if reply.startswith("2") else logging.WARNING
-        log.log(level, "message", extra=fields)
+        log.log(logging.INFO if reply.startswith("2") else logging.WARNING, "message", extra=fields)
         session.xforward.clear()
         return reply
 

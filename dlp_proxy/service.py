@@ -12,6 +12,7 @@ from dlp_proxy import __version__
 from dlp_proxy.config import Settings
 from dlp_proxy.errors import StartupError
 from dlp_proxy.outbox import Outbox
+from dlp_proxy.pipeline import Pipeline
 from dlp_proxy.relay import Delivery, NextHop
 from dlp_proxy.scanner import Job, Scanner, evaluate
 from dlp_proxy.server import Handler, ProxySMTP, tls_context
@@ -50,7 +51,8 @@ class Proxy:
             )
         else:
             self._delivery = Outbox(settings.data_dir / "outbox")
-        handler = self._handler = Handler(settings, delivery=self._delivery, scanner=self._scanner)
+        pipeline = Pipeline(self._scanner, deadline=settings.inspection_deadline)
+        handler = self._handler = Handler(settings, delivery=self._delivery, pipeline=pipeline)
         loop = asyncio.get_running_loop()
 
         def protocol() -> ProxySMTP:

@@ -440,3 +440,21 @@ async def test_ehlo_advertises_what_the_issue_asks(start_proxy: ProxyFactory, si
     assert {"size", "8bitmime", "smtputf8", "xforward"} <= extensions
     assert "starttls" not in extensions  # no certificate configured
     assert "auth" not in extensions
+
+
+async def test_client_vanishing_during_inspection_delivers_nothing(
+    start_proxy: ProxyFactory, sink: Sink
+) -> None:
+    proxy = await start_proxy(next_hop=via_proxy(sink), job=jobs.slow)
+    reader, writer = await asyncio.open_connection(*proxy.address)
+    for line in (b"EHLO c.test", b"MAIL FROM:<s@example.jp>", b"RCPT TO:<r@example.com>", b"DATA"):
+        writer.write(line + b"\r\n")
+    writer.write(message() + b".\r\n")
+    await writer.drain()
+    await asyncio.sleep(0.5)
+    writer.close()  # gone before any reply to the data
+    await asyncio.sleep(2.5)
+    assert sink.messages == []
+    errors, _ = await send(proxy.address, message())
+    assert errors == {}
+    assert len(sink.messages) == 1

@@ -446,7 +446,7 @@ async def test_client_vanishing_during_inspection_delivers_nothing(
     start_proxy: ProxyFactory, sink: Sink
 ) -> None:
     proxy = await start_proxy(next_hop=via_proxy(sink), job=jobs.slow)
-    reader, writer = await asyncio.open_connection(*proxy.address)
+    _, writer = await asyncio.open_connection(*proxy.address)
     for line in (b"EHLO c.test", b"MAIL FROM:<s@example.jp>", b"RCPT TO:<r@example.com>", b"DATA"):
         writer.write(line + b"\r\n")
     writer.write(message() + b".\r\n")

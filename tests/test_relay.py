@@ -458,3 +458,16 @@ async def test_client_vanishing_during_inspection_delivers_nothing(
     errors, _ = await send(proxy.address, message())
     assert errors == {}
     assert len(sink.messages) == 1
+
+
+async def test_idle_next_hop_connection_dropped_between_messages(
+    start_proxy: ProxyFactory, sink: Sink
+) -> None:
+    proxy = await start_proxy(next_hop=via_proxy(sink))
+    await send(proxy.address, message())
+    sink.drop_connections()  # the next hop's idle timer fired while we kept the connection
+    await asyncio.sleep(0.1)
+    errors, _ = await send(proxy.address, message())
+    assert errors == {}
+    assert len(sink.messages) == 2
+    assert sink.handler.connections == 2

@@ -11,6 +11,8 @@ import click
 from dlp_proxy import __version__, logs, workers
 from dlp_proxy.config import Settings, load_settings
 from dlp_proxy.errors import ConfigError, StartupError
+from dlp_proxy.policy.errors import PolicyError
+from dlp_proxy.policy.load import load_policy
 
 
 def _settings(config: Path | None, flags: dict[str, Any]) -> Settings:
@@ -69,3 +71,28 @@ def serve(config: Path | None, **flags: Any) -> None:
         logging.getLogger("dlp_proxy").error("cannot start", extra={"reason": str(exc)})
         raise SystemExit(1) from None
     raise SystemExit(status)
+
+
+@main.group()
+def policy() -> None:
+    """Check policy files and explain decisions."""
+
+
+@policy.command()
+@click.argument(
+    "directory", required=False, type=click.Path(path_type=Path), default=Path("policies")
+)
+def check(directory: Path) -> None:
+    """Validate the policy DIRECTORY [./policies]: exit 0 when valid, 1 with every problem."""
+    try:
+        loaded = load_policy(directory)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise SystemExit(1) from None
+    config = loaded.policy.config
+    click.echo(
+        f"{directory}: valid (version {loaded.policy.version}; {len(loaded.policy.rules)} rules; "
+        f"{len(config.internal_domains)} internal domains; "
+        f"{len(loaded.directory.people)} people; mode {config.mode})"
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dlp_proxy.policy.directory import SenderInfo
+
 
 @dataclass(frozen=True, slots=True)
 class Client:
@@ -25,6 +27,7 @@ class Envelope:
     rcpt_tos: tuple[str, ...]
     client: Client
     mail_options: tuple[str, ...] = field(default=())
+    sender: SenderInfo = field(default_factory=SenderInfo)
 
     @property
     def smtputf8(self) -> bool:

@@ -40,6 +40,10 @@ class NextHopDeferred(TemporaryFailure):
         self.text = text
 
 
+class ActionUnavailable(TemporaryFailure):
+    """The policy chose an action this build cannot carry out; defer rather than deliver."""
+
+
 class LocalStorageFailed(TemporaryFailure):
     """Writing to the data directory failed (disk full, permissions)."""
 

@@ -21,6 +21,11 @@ def queued(message_id: str) -> str:
     return f"250 2.0.0 Ok: queued as {message_id}"
 
 
+def blocked(rule: str, reason: str) -> str:
+    """A deliberate block: one line naming the rule and its reason (RFC 5321 line limit)."""
+    return _one_line(f"550 5.7.1 Blocked by policy rule {rule}: {reason}", limit=500)
+
+
 # aiosmtpd's own replies, given enhanced status codes (RFC 3463) on their way out.
 _STOCK: tuple[tuple[str, str], ...] = (
     (
@@ -92,6 +97,8 @@ def for_error(error: BaseException) -> str:
             return "451 4.3.0 Inspection did not finish in time, try again later"
         case errors.InspectionFailed():
             return "451 4.3.0 Inspection failed, try again later"
+        case errors.ActionUnavailable():
+            return "451 4.3.0 Held back by policy; the action it asks for is not available yet"
         case errors.LocalStorageFailed():
             return "451 4.3.0 Local storage failed, try again later"
         case _:

@@ -10,13 +10,17 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 
 import pebble
 
 from dlp_proxy import errors
-from dlp_proxy.decide import Decision, decide
+from dlp_proxy.decide import Decision, Facts, decide
 from dlp_proxy.envelope import Envelope
 from dlp_proxy.inspect import Inspection, inspect_message
+from dlp_proxy.inspect.recipients import Recipients, analyse
+from dlp_proxy.policy.load import Policy
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +33,27 @@ class Verdict:
     """What the scanner process sends back: findings, the decision, and its own run time."""
 
     inspection: Inspection
+    recipients: Recipients
     decision: Decision
     seconds: float
 
 
-Job = Callable[[bytes, Envelope], Verdict]
+Job = Callable[[bytes, Envelope, Policy], Verdict]
 
 
-def evaluate(raw: bytes, envelope: Envelope) -> Verdict:
+def evaluate(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
     """Inspect and decide; runs inside a scanner process."""
     started = time.perf_counter()
     inspection = inspect_message(raw)
-    decision = decide(inspection, envelope)
-    return Verdict(inspection, decision, time.perf_counter() - started)
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    recipients = analyse(
+        headers,
+        envelope_from=envelope.mail_from,
+        envelope_to=envelope.rcpt_tos,
+        internal=policy.internal,
+    )
+    decision = decide(policy, Facts(inspection.attachments, recipients, envelope.sender))
+    return Verdict(inspection, recipients, decision, time.perf_counter() - started)
 
 
 def _limit_memory(max_bytes: int) -> None:
@@ -73,8 +85,8 @@ class Scanner:
         """Start the processes now rather than on the first message."""
         await asyncio.wrap_future(self._pool.schedule(_ready, timeout=self._timeout))
 
-    async def run(self, raw: bytes, envelope: Envelope) -> Verdict:
-        future = self._pool.schedule(self._job, args=(raw, envelope), timeout=self._timeout)
+    async def run(self, raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
+        future = self._pool.schedule(self._job, args=(raw, envelope, policy), timeout=self._timeout)
         try:
             return await asyncio.wrap_future(future)
         except TimeoutError as exc:

@@ -19,6 +19,7 @@ from dlp_proxy.config import IPNetwork, Settings
 from dlp_proxy.envelope import Client
 from dlp_proxy.envelope import Envelope as MessageEnvelope
 from dlp_proxy.pipeline import Pipeline
+from dlp_proxy.policy.store import PolicyStore
 from dlp_proxy.relay import Delivery, Transaction
 
 log = logging.getLogger("dlp_proxy.smtp")
@@ -169,10 +170,18 @@ class ProxySMTP(SMTP):
 class Handler:
     """aiosmtpd hooks: MAIL and RCPT mirrored at the next hop; DATA inspected, then acted on."""
 
-    def __init__(self, settings: Settings, *, delivery: Delivery, pipeline: Pipeline) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        delivery: Delivery,
+        pipeline: Pipeline,
+        policies: PolicyStore,
+    ) -> None:
         self.settings = settings
         self.delivery = delivery
         self.pipeline = pipeline
+        self.policies = policies
         self.sessions: set[ProxySMTP] = set()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -235,12 +244,14 @@ class Handler:
         started = time.monotonic()
         server.extend_timeout(self.settings.inspection_deadline + self.settings.smtp_timeout)
         client = session.client()
+        sender = "" if envelope.mail_from == "<>" else envelope.mail_from or ""
         message = MessageEnvelope(
             message_id=envelope.message_id,
-            mail_from="" if envelope.mail_from == "<>" else envelope.mail_from or "",
+            mail_from=sender,
             rcpt_tos=tuple(envelope.rcpt_tos),
             client=client,
             mail_options=tuple(envelope.mail_options),
+            sender=self.policies.current.directory.sender_info(sender),
         )
         content = envelope.original_content or b""
         fields: dict[str, Any] = {
@@ -262,10 +273,22 @@ class Handler:
                 message, content, envelope.transaction, trace=self._received(session, message)
             )
             envelope.transaction = None
-            reply = replies.queued(message.message_id)
-            fields["decision"] = outcome.action
+            decision = outcome.verdict.decision
+            fields["decision"] = decision.action
+            fields["rules"] = [r.name for r in decision.rules]
+            fields["policy"] = decision.policy_version
+            if decision.mode == "monitor":
+                fields["would"] = decision.would
+            fields["personal_rows"] = sum(
+                a.personal_rows for a in outcome.verdict.inspection.attachments
+            )
             fields["scan_ms"] = round(outcome.verdict.seconds * 1000, 1)
-            fields["next_hop"] = outcome.next_hop_reply[:200]
+            if outcome.blocking_rule is not None:
+                rule = outcome.blocking_rule
+                reply = replies.blocked(rule.name, rule.reason.en)
+            else:
+                reply = replies.queued(message.message_id)
+                fields["next_hop"] = outcome.next_hop_reply[:200]
         except Exception as exc:
             transaction, envelope.transaction = envelope.transaction, None
             if transaction is not None:

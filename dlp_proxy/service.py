@@ -13,6 +13,8 @@ from dlp_proxy.config import Settings
 from dlp_proxy.errors import StartupError
 from dlp_proxy.outbox import Outbox
 from dlp_proxy.pipeline import Pipeline
+from dlp_proxy.policy.errors import PolicyError
+from dlp_proxy.policy.store import PolicyStore
 from dlp_proxy.relay import Delivery, NextHop
 from dlp_proxy.scanner import Job, Scanner, evaluate
 from dlp_proxy.server import Handler, ProxySMTP, tls_context
@@ -30,11 +32,18 @@ class Proxy:
         self._scanner: Scanner | None = None
         self._delivery: Delivery | None = None
         self._handler: Handler | None = None
+        self.policies: PolicyStore | None = None
         self._stopped = False
+        self._tasks: set[asyncio.Task[bool]] = set()
 
     async def start(self, *, sock: socket.socket | None = None, reuse_port: bool = False) -> None:
         settings = self.settings
         context = tls_context(settings)
+        try:
+            self.policies = PolicyStore(settings.policy_dir)
+        except PolicyError as exc:
+            raise StartupError(f"policy in {settings.policy_dir} refused:\n{exc}") from exc
+        self.policies.start_watching()
         self._scanner = Scanner(
             processes=settings.scanner_count,
             timeout=settings.scan_timeout,
@@ -51,8 +60,10 @@ class Proxy:
             )
         else:
             self._delivery = Outbox(settings.data_dir / "outbox")
-        pipeline = Pipeline(self._scanner, deadline=settings.inspection_deadline)
-        handler = self._handler = Handler(settings, delivery=self._delivery, pipeline=pipeline)
+        pipeline = Pipeline(self._scanner, self.policies, deadline=settings.inspection_deadline)
+        handler = self._handler = Handler(
+            settings, delivery=self._delivery, pipeline=pipeline, policies=self.policies
+        )
         loop = asyncio.get_running_loop()
 
         def protocol() -> ProxySMTP:
@@ -84,6 +95,13 @@ class Proxy:
             await self.stop(grace=0)
             raise StartupError(f"cannot listen on {settings.listen}: {exc.strerror}") from exc
 
+    def reload_policy(self) -> None:
+        """SIGHUP: load the policy directory again now."""
+        if self.policies is not None:
+            task = asyncio.get_running_loop().create_task(self.policies.reload(cause="SIGHUP"))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
     @property
     def address(self) -> tuple[str, int]:
         assert self._server is not None
@@ -113,6 +131,8 @@ class Proxy:
                     break
                 await asyncio.sleep(0.05)
             await handler.drain()
+        if self.policies is not None:
+            await self.policies.stop_watching()
         if self._delivery is not None:
             await self._delivery.close()
         if self._scanner is not None:
@@ -138,6 +158,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, proxy.reload_policy)
     await stopping.wait()
     log.info("stopping", extra={"grace": settings.shutdown_grace})
     await proxy.stop(settings.shutdown_grace)

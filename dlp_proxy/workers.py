@@ -90,9 +90,15 @@ def _supervise(settings: Settings, count: int) -> int:
             if process.pid is not None and process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
 
+    def on_hangup(signum: int, frame: FrameType | None) -> None:
+        for process, _ in workers.values():
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signal.SIGHUP)
+
     workers = {index: start(index) for index in range(count)}
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     log.info("supervisor started", extra={"workers": count, "address": f"{settings.listen}"})
     while not stopping:
         sentinels = {process.sentinel: index for index, (process, _) in workers.items()}

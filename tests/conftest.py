@@ -156,8 +156,12 @@ async def start_proxy(tmp_path: Path) -> AsyncIterator[ProxyFactory]:
     started: list[Proxy] = []
 
     async def factory(*, job: Job = evaluate, **overrides: Any) -> Proxy:
+        open_policy = tmp_path / "open-policy"
+        open_policy.mkdir(exist_ok=True)
+        (open_policy / "policy.yaml").write_text("rules: []\n")
         flags: dict[str, Any] = {
             "listen": "127.0.0.1:0",
+            "policy_dir": open_policy,
             "data_dir": tmp_path / "var",
             "hostname": "proxy.test",
             "scan_processes": 1,

@@ -6,30 +6,31 @@ import os
 import time
 
 from dlp_proxy.envelope import Envelope
+from dlp_proxy.policy.load import Policy
 from dlp_proxy.scanner import Verdict, evaluate
 
 
-def raise_error(raw: bytes, envelope: Envelope) -> Verdict:
+def raise_error(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
     raise ValueError("a parser bug")
 
 
-def hang(raw: bytes, envelope: Envelope) -> Verdict:
+def hang(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
     time.sleep(3600)
     raise AssertionError("unreachable")
 
 
-def die(raw: bytes, envelope: Envelope) -> Verdict:
+def die(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
     os._exit(9)
 
 
-def slow(raw: bytes, envelope: Envelope) -> Verdict:
+def slow(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
     """Two seconds, then the real thing: for shutdown with a message in flight."""
     time.sleep(2)
-    return evaluate(raw, envelope)
+    return evaluate(raw, envelope, policy)
 
 
-def fail_on_marker(raw: bytes, envelope: Envelope) -> Verdict:
+def fail_on_marker(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
     """Raise for messages carrying X-Test-Fail, scan the rest normally."""
     if b"\nX-Test-Fail:" in raw or raw.startswith(b"X-Test-Fail:"):
         raise RuntimeError("marked to fail")
-    return evaluate(raw, envelope)
+    return evaluate(raw, envelope, policy)

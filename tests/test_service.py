@@ -20,6 +20,8 @@ from tests import jobs
 from tests.conftest import ProxyFactory, Sink, via_proxy
 from tests.test_relay import message, send
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 async def test_shutdown_lets_the_transaction_in_flight_finish(
     start_proxy: ProxyFactory, sink: Sink
@@ -112,6 +114,8 @@ async def serve(tmp_path: Path, *args: str) -> AsyncIterator[ServeProcess]:
         "serve",
         "--data-dir",
         str(tmp_path / "var"),
+        "--policy-dir",
+        str(REPO / "policies"),
         "--hostname",
         "proxy.test",
         "--scan-processes",

@@ -7,6 +7,33 @@ from dataclasses import dataclass
 from typing import Literal
 
 UnscannableReason = Literal["encrypted", "corrupt", "limit", "unsupported"]
+UNSCANNABLE_REASONS: tuple[UnscannableReason, ...] = (
+    "encrypted",
+    "corrupt",
+    "limit",
+    "unsupported",
+)
+
+# Column kinds the detector names; policy conditions may refer to any of them.
+KINDS = (
+    "person_name",
+    "kana_name",
+    "email",
+    "phone",
+    "postal_code",
+    "address",
+    "birth_date",
+    "gender",
+    "my_number",
+    "corporate_number",
+    "vin",
+    "chassis_number",
+    "licence_plate",
+    "customer_id",
+    "card_number",
+    "bank_account",
+    "company_name",
+)
 
 
 class Unscannable(Exception):

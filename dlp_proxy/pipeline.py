@@ -22,14 +22,11 @@ class Outcome:
 
     verdict: Verdict
     next_hop_reply: str = ""
+    blocked_by: RuleResult | None = None
 
     @property
     def action(self) -> str:
         return self.verdict.decision.action
-
-    @property
-    def blocking_rule(self) -> RuleResult | None:
-        return next((r for r in self.verdict.decision.enforced_rules if "block" in r.actions), None)
 
 
 class Pipeline:
@@ -61,7 +58,8 @@ class Pipeline:
                 return Outcome(verdict, reply)
             case "block":
                 await transaction.abort()
-                return Outcome(verdict)
+                rule = next(r for r in decision.enforced_rules if "block" in r.actions)
+                return Outcome(verdict, blocked_by=rule)
             case action:
                 raise errors.ActionUnavailable(
                     f"the policy asks to {action} this message "

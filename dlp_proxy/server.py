@@ -283,8 +283,8 @@ class Handler:
                 a.personal_rows for a in outcome.verdict.inspection.attachments
             )
             fields["scan_ms"] = round(outcome.verdict.seconds * 1000, 1)
-            if outcome.blocking_rule is not None:
-                rule = outcome.blocking_rule
+            if outcome.blocked_by is not None:
+                rule = outcome.blocked_by
                 reply = replies.blocked(rule.name, rule.reason.en)
             else:
                 reply = replies.queued(message.message_id)

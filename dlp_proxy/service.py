@@ -145,6 +145,11 @@ async def serve(
     """Run until SIGTERM or SIGINT, then stop gracefully."""
     proxy = Proxy(settings)
     await proxy.start(sock=sock, reuse_port=reuse_port)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, proxy.reload_policy)
     host, port = proxy.address
     log.info(
         "listening",
@@ -152,13 +157,9 @@ async def serve(
             "address": f"{host}:{port}",
             "next_hop": str(settings.next_hop or "outbox"),
             "scanners": settings.scanner_count,
+            "policy": proxy.policies.current.policy.version if proxy.policies else None,
         },
     )
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, proxy.reload_policy)
     await stopping.wait()
     log.info("stopping", extra={"grace": settings.shutdown_grace})
     await proxy.stop(settings.shutdown_grace)

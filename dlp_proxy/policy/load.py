@@ -168,16 +168,22 @@ def load_policy(directory: Path) -> LoadedPolicy:
     files = policy_files(directory)
     if not files:
         raise PolicyError([Problem(directory, None, "", "no policy files (*.yaml) in it")])
-    documents = []
+    documents: dict[Path, tuple[dict[str, Any], Origins]] = {}
     problems: list[Problem] = []
     for file in files:
         try:
-            documents.append(_read(file))
+            documents[file] = _read(file)
         except PolicyError as exc:
             problems.extend(exc.problems)
     if problems:
         raise PolicyError(problems)
-    merged, origins = _merge(documents)
+    merged, origins = _merge(list(documents.values()))
+    people_file = merged.get("directory")
+    if isinstance(people_file, str) and (directory / people_file) in documents:
+        # A YAML directory of people sits beside the policy files but is not one of them.
+        files.remove(directory / people_file)
+        del documents[directory / people_file]
+        merged, origins = _merge(list(documents.values()))
     try:
         config = PolicyFile.model_validate(merged)
     except ValidationError as exc:

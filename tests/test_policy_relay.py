@@ -1,0 +1,190 @@
+"""The decision in the relay: block is a 550, monitor passes, reloads swap whole policies."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+
+from dlp_proxy.errors import StartupError
+from tests.conftest import ProxyFactory, Sink, via_proxy
+from tests.test_relay import message, send
+from tests.test_service import serve
+
+REASON = "reason: {ja: 社外への一斉送信, en: Too many visible external addresses}"
+
+
+def policy_dir(tmp_path: Path, rules: str, *, mode: str = "enforce", name: str = "p") -> Path:
+    directory = tmp_path / name
+    directory.mkdir(exist_ok=True)
+    (directory / "policy.yaml").write_text(
+        f"mode: {mode}\ninternal_domains: [corp.example]\nrules:\n{rules}", encoding="utf-8"
+    )
+    return directory
+
+
+def rule(action: str, *, name: str = "visible", mode: str = "enforce") -> str:
+    return (
+        f"  - name: {name}\n    {REASON}\n    when: {{external_visible: '>= 2'}}\n"
+        f"    action: {action}\n    mode: {mode}\n"
+    )
+
+
+EXPOSED = message(extra="Cc: a@x.example, b@y.example\r\n")
+EXPOSED_RCPTS = ("a@x.example", "b@y.example")
+
+
+async def test_block_is_a_550_with_the_rule_and_reason(
+    start_proxy: ProxyFactory, sink: Sink, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    proxy = await start_proxy(
+        next_hop=via_proxy(sink), policy_dir=policy_dir(tmp_path, rule("block"))
+    )
+    with pytest.raises(aiosmtplib.SMTPDataError) as failure:
+        await send(proxy.address, EXPOSED, rcpts=EXPOSED_RCPTS)
+    assert failure.value.code == 550
+    assert failure.value.message == (
+        "5.7.1 Blocked by policy rule visible: Too many visible external addresses"
+    )
+    assert sink.messages == []
+    line = [r.__dict__ for r in caplog.records if r.getMessage() == "message"][-1]
+    assert line["decision"] == "block" and line["rules"] == ["visible"]
+    assert line["policy"] == proxy.policies.current.policy.version  # type: ignore[union-attr]
+    # The blocked transaction was reset at the next hop; the connection serves the next message.
+    errors, _ = await send(proxy.address, message())
+    assert errors == {} and len(sink.messages) == 1
+    assert sink.handler.connections == 1
+
+
+async def test_actions_not_built_yet_defer_instead_of_passing(
+    start_proxy: ProxyFactory, sink: Sink, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    proxy = await start_proxy(
+        next_hop=via_proxy(sink), policy_dir=policy_dir(tmp_path, rule("hold"))
+    )
+    with pytest.raises(aiosmtplib.SMTPDataError) as failure:
+        await send(proxy.address, EXPOSED, rcpts=EXPOSED_RCPTS)
+    assert failure.value.code == 451
+    assert sink.messages == []
+    line = [r.__dict__ for r in caplog.records if r.getMessage() == "message"][-1]
+    assert line["error"] == "ActionUnavailable" and "hold" in line["reason"]
+
+
+@pytest.mark.parametrize("where", ["policy", "rule"])
+async def test_monitor_mode_passes_and_records(
+    start_proxy: ProxyFactory,
+    sink: Sink,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    where: str,
+) -> None:
+    rules = rule("block", mode="monitor" if where == "rule" else "enforce")
+    directory = policy_dir(tmp_path, rules, mode="monitor" if where == "policy" else "enforce")
+    proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=directory)
+    errors, _ = await send(proxy.address, EXPOSED, rcpts=EXPOSED_RCPTS)
+    assert errors == {} and len(sink.messages) == 1
+    line = [r.__dict__ for r in caplog.records if r.getMessage() == "message"][-1]
+    assert line["decision"] == "pass" and line["rules"] == ["visible"]
+    if where == "policy":
+        assert line["would"] == "block"
+
+
+async def test_internal_only_mail_passes(
+    start_proxy: ProxyFactory, sink: Sink, tmp_path: Path
+) -> None:
+    proxy = await start_proxy(
+        next_hop=via_proxy(sink), policy_dir=policy_dir(tmp_path, rule("block"))
+    )
+    raw = message(extra="Cc: a@corp.example, b@tokyo.corp.example\r\n")
+    errors, _ = await send(proxy.address, raw, rcpts=("a@corp.example", "b@tokyo.corp.example"))
+    assert errors == {} and len(sink.messages) == 1
+
+
+async def test_start_refuses_a_bad_policy(start_proxy: ProxyFactory, tmp_path: Path) -> None:
+    bad = policy_dir(tmp_path, "  - name: x\n    action: explode\n")
+    with pytest.raises(StartupError, match=r"policy.yaml:\d+: rules\[0\]"):
+        await start_proxy(policy_dir=bad)
+
+
+async def test_reload_under_load_with_a_bad_file_in_between(
+    start_proxy: ProxyFactory, sink: Sink, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = policy_dir(tmp_path, rule("tag", name="first", mode="monitor"))
+    proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=directory)
+    store = proxy.policies
+    assert store is not None
+    first = store.current.policy.version
+    stop = asyncio.Event()
+    replies: list[tuple[str, int]] = []
+
+    async def sender() -> None:
+        while not stop.is_set():
+            version = store.current.policy.version
+            try:
+                await send(proxy.address, EXPOSED, rcpts=EXPOSED_RCPTS)
+                replies.append((version, 250))
+            except aiosmtplib.SMTPDataError as exc:
+                replies.append((version, exc.code))
+
+    senders = [asyncio.create_task(sender()) for _ in range(4)]
+    await asyncio.sleep(0.5)
+    (directory / "policy.yaml").write_text("rules:\n  - name: [broken\n", encoding="utf-8")
+    assert await store.reload(cause="test") is False
+    assert store.current.policy.version == first
+    await asyncio.sleep(0.5)
+    policy_dir(tmp_path, rule("block", name="second"))
+    assert await store.reload(cause="test") is True
+    second = store.current.policy.version
+    assert second != first
+    await asyncio.sleep(0.5)
+    stop.set()
+    await asyncio.gather(*senders)
+
+    logged = [r.__dict__ for r in caplog.records if r.getMessage() == "message"]
+    assert {line["policy"] for line in logged} == {first, second}
+    for line in logged:  # each message was decided wholly by one policy or the other
+        assert (line["policy"], line["decision"]) in {(first, "pass"), (second, "block")}
+    assert {code for _, code in replies} == {250, 550}
+    assert not [line for line in logged if "error" in line]
+    refused = [r.__dict__ for r in caplog.records if r.getMessage().startswith("policy refused")]
+    assert refused and "policy.yaml:3: YAML syntax" in refused[0]["problems"][0]
+
+
+async def test_file_change_is_picked_up(
+    start_proxy: ProxyFactory, sink: Sink, tmp_path: Path
+) -> None:
+    directory = policy_dir(tmp_path, rule("tag", mode="monitor"))
+    proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=directory)
+    assert proxy.policies is not None
+    before = proxy.policies.current.policy.version
+    await asyncio.sleep(0.05)
+    policy_dir(tmp_path, rule("block"))
+    async with asyncio.timeout(10):
+        while proxy.policies.current.policy.version == before:
+            await asyncio.sleep(0.1)
+    with pytest.raises(aiosmtplib.SMTPDataError) as failure:
+        await send(proxy.address, EXPOSED, rcpts=EXPOSED_RCPTS)
+    assert failure.value.code == 550
+
+
+async def test_sighup_reloads_a_running_server(tmp_path: Path, sink: Sink) -> None:
+    directory = policy_dir(tmp_path, rule("tag", mode="monitor"))
+    async with serve(
+        tmp_path,
+        "--listen",
+        "127.0.0.1:0",
+        "--next-hop",
+        via_proxy(sink),
+        "--policy-dir",
+        str(directory),
+    ) as child:
+        await child.wait_for("listening")
+        policy_dir(tmp_path, rule("block"))
+        child.process.send_signal(signal.SIGHUP)
+        (loaded,) = await child.wait_for("policy loaded")
+        assert loaded["cause"] in {"SIGHUP", "file change"}
+        child.process.send_signal(signal.SIGTERM)
+        assert await child.exit_status() == 0

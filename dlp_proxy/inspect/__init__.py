@@ -3,39 +3,47 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email import message_from_bytes
-from email.policy import compat32
 
+from dlp_proxy.inspect import files
+from dlp_proxy.inspect.archives import Limits
+from dlp_proxy.inspect.model import Attachment, Column, Unscannable
 
-@dataclass(frozen=True, slots=True)
-class Part:
-    """One leaf MIME part."""
+__all__ = [
+    "Attachment",
+    "Column",
+    "Inspection",
+    "Limits",
+    "Unscannable",
+    "inspect_file",
+    "inspect_message",
+]
 
-    content_type: str
-    filename: str | None
-    size: int
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True, slots=True)
 class Inspection:
-    """Everything the detectors found in one message."""
+    """Everything the detectors found in one message: each file in it once, in message order,
+    containers (zip, attached messages) before their contents and with no rows of their own."""
 
-    parts: tuple[Part, ...]
+    attachments: tuple[Attachment, ...]
+
+    @property
+    def personal_rows(self) -> int:
+        return sum(attachment.personal_rows for attachment in self.attachments)
+
+    @property
+    def unscannable(self) -> tuple[Attachment, ...]:
+        return tuple(a for a in self.attachments if a.unscannable is not None)
 
 
-def inspect_message(raw: bytes) -> Inspection:
-    """Walk the MIME tree of ``raw``; detectors hang off this walk (see the detection issue)."""
-    message = message_from_bytes(raw, policy=compat32)
-    parts = []
-    for part in message.walk():
-        if part.is_multipart():
-            continue
-        payload = part.get_payload(decode=False)
-        parts.append(
-            Part(
-                content_type=part.get_content_type(),
-                filename=part.get_filename(),
-                size=len(payload) if isinstance(payload, str | bytes) else 0,
-            )
-        )
-    return Inspection(parts=tuple(parts))
+def inspect_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Inspection:
+    """Walk every MIME part of ``raw`` (never re-serialised) and every file inside them."""
+    return Inspection(attachments=files.inspect_message(raw, limits=limits))
+
+
+def inspect_file(
+    data: bytes, name: str, *, limits: Limits = DEFAULT_LIMITS
+) -> tuple[Attachment, ...]:
+    """Inspect one file, typed by its content; ``name`` is its path in findings and a hint."""
+    return files.inspect_file(data, name, limits=limits)

@@ -79,21 +79,23 @@ class Budget:
         self.bytes_left -= size
 
     def refuse_size(self, declared: int, compressed: int) -> Unscannable | None:
-        """Why a member with these declared sizes must not be expanded, or None."""
-        limits = self.limits
-        if declared > limits.max_member_bytes:
-            return Unscannable(
-                "limit", f"expands to {declared} bytes, over {limits.max_member_bytes}"
-            )
-        if declared > RATIO_FLOOR and declared > compressed * limits.max_ratio:
-            ratio = declared / max(compressed, 1)
-            return Unscannable(
-                "limit", f"compression ratio {ratio:.0f}x over {limits.max_ratio:g}x"
-            )
-        if declared > self.bytes_left:
-            self.exhausted = f"total expanded size over {limits.max_total_bytes} bytes"
+        """Why a member with these declared sizes must not be expanded, or None; raises once
+        the total budget cannot take it (then the rest of the walk stops too)."""
+        refused = refusal(self.limits, declared, compressed)
+        if refused is None and declared > self.bytes_left:
+            self.exhausted = f"total expanded size over {self.limits.max_total_bytes} bytes"
             raise Unscannable("limit", self.exhausted)
-        return None
+        return refused
+
+
+def refusal(limits: Limits, declared: int, compressed: int) -> Unscannable | None:
+    """Why one member with these declared sizes must not be expanded, or None."""
+    if declared > limits.max_member_bytes:
+        return Unscannable("limit", f"expands to {declared} bytes, over {limits.max_member_bytes}")
+    if declared > RATIO_FLOOR and declared > compressed * limits.max_ratio:
+        ratio = declared / max(compressed, 1)
+        return Unscannable("limit", f"compression ratio {ratio:.0f}x over {limits.max_ratio:g}x")
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +127,17 @@ def zip_members(
             if not info.is_dir() and (only is None or only(info.filename))
         ]
         _refuse_overlap(infos, len(data))
-        declared = sum(info.file_size for info in infos)
+        # Members refused one by one are findings of their own; many small ones that each
+        # pass but together expand too far make the whole archive a bomb.
         limits = budget.limits
+        declared = sum(
+            info.file_size
+            for info in infos
+            if refusal(limits, info.file_size, info.compress_size) is None
+        )
         if declared > RATIO_FLOOR and declared > len(data) * limits.max_ratio:
             raise Unscannable(
-                "limit",
-                f"declares {declared} bytes in {len(data)}, over {limits.max_ratio:g}x",
+                "limit", f"declares {declared} bytes in {len(data)}, over {limits.max_ratio:g}x"
             )
         for info in infos:
             budget.take_member()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import io
 from collections.abc import Iterable
@@ -54,6 +55,8 @@ class _Run:
     def __init__(self, limits: Limits) -> None:
         self.budget = Budget(limits)
         self.out: list[Attachment] = []
+        # Content already inspected in this run: (digest, hints, charset) -> its record.
+        self.seen: dict[tuple[bytes, tuple[str | None, ...], str | None], int] = {}
 
     def update(self, index: int, **changes: Any) -> None:
         self.out[index] = dataclasses.replace(self.out[index], **changes)
@@ -138,10 +141,21 @@ def _item(
     """Record one file at ``path`` and everything inside it; any failure becomes its finding."""
     index = len(run.out)
     run.out.append(Attachment(path=path, type="unknown", size=len(data)))
+    hints = tuple(hints)
+    key = (hashlib.blake2b(data, digest_size=16).digest(), hints, text_charset)
+    first = run.seen.get(key) if data and damage is None else None
+    if first is not None:
+        # A copy (the same list attached twice, 42.zip's sixteen identical members): the same
+        # findings, and its contents are listed once, under the first.
+        earlier = run.out[first]
+        same = f"same content as {earlier.path}"
+        detail = f"{earlier.detail}; {same}" if earlier.detail else same
+        run.out[index] = dataclasses.replace(earlier, path=path, detail=detail)
+        return
     interesting = True
     try:
         interesting = _inspect(
-            run, index, data, hints=tuple(hints), depth=depth, text_charset=text_charset
+            run, index, data, hints=hints, depth=depth, text_charset=text_charset
         )
     except Unscannable as exc:
         run.update(index, unscannable=exc.reason, detail=exc.detail)
@@ -151,6 +165,7 @@ def _item(
         run.update(
             index, unscannable="corrupt", detail=f"unexpected {type(exc).__name__} while reading"
         )
+    run.seen.setdefault(key, index)
     found = run.out[index]
     if damage is not None:
         if found.unscannable is None:
@@ -159,6 +174,7 @@ def _item(
             run.update(index, detail=f"{found.detail}; {damage.detail}")
     elif not named and not interesting and found.unscannable is None and index == len(run.out) - 1:
         del run.out[index]  # a message body that is plain prose, not a file
+        del run.seen[key]
 
 
 def _inspect(

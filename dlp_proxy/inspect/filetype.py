@@ -214,6 +214,9 @@ def _zip_family(archive: zipfile.ZipFile, names: list[str]) -> FileType:
         mimetype = _read_small(archive, "mimetype").decode("ascii", "replace").strip()
         if mimetype in _ODF:
             kind = _ODF[mimetype]
+            if b"encryption-data" in _read_small(archive, "META-INF/manifest.xml"):
+                problem = Unscannable("encrypted", "password-protected OpenDocument file")
+                return FileType(kind, "workbook", problem)
             return FileType(kind, "workbook" if kind == "ods" else "document")
     if "[content_types].xml" in lowered:
         if "xl/workbook.bin" in lowered:

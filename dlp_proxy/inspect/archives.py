@@ -105,6 +105,7 @@ class Member:
     name: str
     data: bytes | None
     problem: Unscannable | None = None
+    size: int = 0  # the declared size of a member that was not expanded
 
 
 def zip_members(
@@ -146,22 +147,23 @@ def zip_members(
 
 def _zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: Budget) -> Member:
     name = member_name(info)
+    size = info.file_size
     if info.flag_bits & _ENCRYPTED_FLAG:
-        return Member(name, None, Unscannable("encrypted", "password-protected zip member"))
+        return Member(name, None, Unscannable("encrypted", "password-protected zip member"), size)
     refused = budget.refuse_size(info.file_size, info.compress_size)
     if refused is not None:
-        return Member(name, None, refused)
+        return Member(name, None, refused, size)
     try:
         with archive.open(info) as stream:
             content = _read_capped(stream, budget.cap())
     except NotImplementedError:
         method = info.compress_type
         problem = Unscannable("unsupported", f"zip compression method {method}")
-        return Member(name, None, problem)
+        return Member(name, None, problem, size)
     except Unscannable as exc:
-        return Member(name, None, exc)
+        return Member(name, None, exc, size)
     except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, OSError, EOFError, ValueError) as exc:
-        return Member(name, None, Unscannable("corrupt", f"zip member unreadable ({exc})"))
+        return Member(name, None, Unscannable("corrupt", f"zip member unreadable ({exc})"), size)
     budget.spend(len(content))
     return Member(name, content)
 
@@ -240,7 +242,7 @@ def tar_members(data: bytes, budget: Budget) -> Iterator[Member]:
             name = _clean(info.name)
             refused = budget.refuse_size(info.size, info.size)
             if refused is not None:
-                yield Member(name, None, refused)
+                yield Member(name, None, refused, info.size)
                 continue
             stream = archive.extractfile(info)
             if stream is None:
@@ -248,10 +250,11 @@ def tar_members(data: bytes, budget: Budget) -> Iterator[Member]:
             try:
                 content = _read_capped(stream, budget.cap())
             except Unscannable as exc:
-                yield Member(name, None, exc)
+                yield Member(name, None, exc, info.size)
                 continue
             except (tarfile.TarError, OSError, ValueError, EOFError) as exc:
-                yield Member(name, None, Unscannable("corrupt", f"tar member unreadable ({exc})"))
+                problem = Unscannable("corrupt", f"tar member unreadable ({exc})")
+                yield Member(name, None, problem, info.size)
                 continue
             budget.spend(len(content))
             yield Member(name, content)

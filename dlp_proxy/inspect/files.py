@@ -27,7 +27,10 @@ _STREAM_SUFFIXES = {"gzip": (".gz", ".tgz"), "bzip2": (".bz2", ".tbz2"), "xz": (
 # here and the tests substitute tests/table_stub.py through these two functions. After the
 # merge these may become plain imports; nothing else refers to the modules.
 def _tables() -> Any:
-    return importlib.import_module("dlp_proxy.inspect.tables")
+    try:
+        return importlib.import_module("dlp_proxy.inspect.tables")
+    except ModuleNotFoundError:
+        raise Unscannable("unsupported", "table reader not installed") from None
 
 
 def _scan_table(kind: str, data: bytes, name: str) -> TableFindings:
@@ -37,7 +40,10 @@ def _scan_table(kind: str, data: bytes, name: str) -> TableFindings:
         sheets = tables.read_delimited(data, name=name)
     else:
         sheets = tables.read_workbook(data)
-    detect = importlib.import_module("dlp_proxy.inspect.detect")
+    try:
+        detect = importlib.import_module("dlp_proxy.inspect.detect")
+    except ModuleNotFoundError:
+        raise Unscannable("unsupported", "personal data detector not installed") from None
     findings: TableFindings = detect.analyze(sheets)
     return findings
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import struct
 import tarfile
 import zipfile
@@ -247,3 +249,35 @@ def test_identical_attachments_keep_their_findings() -> None:
         ("x.zip/b.csv", "csv", len(ROWS), None),
     ]
     assert attachments[2].detail == "same content as x.zip/a.csv"
+
+
+@pytest.mark.parametrize(
+    ("data", "kind", "expected"),
+    [
+        (gzip.compress(CSV[:700]) + gzip.compress(CSV[700:]), "gzip", [None, None]),
+        (gzip.compress(CSV) + b"\x00" * 512 + b"trailing junk", "gzip", [None, None]),
+        (gzip.compress(CSV)[:-40], "gzip", ["corrupt"]),
+        (bz2.compress(CSV), "bzip2", [None, None]),
+        (bz2.compress(bytes(20 << 20)), "bzip2", ["limit"]),
+        (lzma.compress(CSV), "xz", [None, None]),
+        (lzma.compress(CSV)[:-30], "xz", ["corrupt"]),
+    ],
+    ids=[
+        "gzip-concatenated",
+        "gzip-trailing-junk",
+        "gzip-truncated",
+        "bzip2",
+        "bzip2-bomb",
+        "xz",
+        "xz-truncated",
+    ],
+)
+def test_compressed_streams(data: bytes, kind: str, expected: list[str | None]) -> None:
+    attachments = inspect_file(data, "list.csv.x")
+    assert [a.unscannable for a in attachments] == expected
+    assert attachments[0].type == kind
+    if len(expected) == 2:
+        assert (attachments[1].path, attachments[1].personal_rows) == (
+            "list.csv.x/content",
+            len(ROWS),
+        )

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import base64
+import random
 from email.message import EmailMessage
 
 import pytest
 
 from dlp_proxy.inspect import inspect_message, mime
-from tests.builders import csv_bytes, customers, message, raw_message, xlsx_bytes
+from tests.builders import csv_bytes, customers, message, raw_message, xlsx_bytes, zip_bytes
 
 CIRCLED_ONE = b"\x1b$B\x2d\x21\x1b(B"  # ① as Windows writes it in ISO-2022-JP
 NAME_ISO2022 = "顧客".encode("iso2022_jp") + CIRCLED_ONE + b".csv"
@@ -245,3 +246,71 @@ def test_garbage_never_raises(raw: bytes) -> None:
     inspection = inspect_message(raw)
     for attachment in inspection.attachments:
         assert attachment.personal_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "data", "damaged"),
+    [
+        (b"QUJD", b"ABC", False),
+        (b"QUJD\r\nRA==\r\n", b"ABCD", False),
+        (b"QUJDRA==QUJD", b"ABCDABC", False),
+        (b"QQ=A", b"A", True),
+        (b"QQ", b"A", True),
+        (b"Q", b"", True),
+        (b"QUJDR===", b"ABC", True),
+        (b"QU!JD", b"ABC", True),
+        (b"", b"", False),
+    ],
+    ids=[
+        "plain",
+        "lines",
+        "concatenated",
+        "data-after-pad",
+        "unpadded",
+        "one-char",
+        "over-padded",
+        "junk",
+        "empty",
+    ],
+)
+def test_decode_base64_edges(text: bytes, data: bytes, damaged: bool) -> None:
+    decoded, damage = mime.decode_base64(text)
+    assert decoded == data
+    assert (damage is not None) is damaged
+
+
+def test_decode_base64_never_raises_and_round_trips() -> None:
+    rng = random.Random(7)
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n !*\xff"
+    for _ in range(3000):
+        text = bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
+        mime.decode_base64(text)
+        original = rng.randbytes(rng.randrange(0, 60))
+        assert mime.decode_base64(base64.encodebytes(original)) == (original, None)
+
+
+def test_mutated_messages_never_raise() -> None:
+    """Seeded damage to a real message (bytes flipped, cut, lines dropped or doubled)."""
+    inner = zip_bytes([("list.csv", csv_bytes(customers(5)))])
+    raw = message(
+        attachments=[
+            (xlsx_bytes(customers(5)), "application/octet-stream", "顧客①.xlsx"),
+            (inner, "application/zip", "a.zip"),
+            (csv_bytes(customers(5), encoding="cp932"), "text/csv", "b.csv"),
+        ]
+    ).as_bytes()
+    rng = random.Random(11)
+    for _ in range(150):
+        damaged = bytearray(raw)
+        for _ in range(rng.randrange(1, 20)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        lines = bytes(damaged).split(b"\n")
+        for _ in range(rng.randrange(0, 4)):
+            index = rng.randrange(len(lines))
+            if rng.random() < 0.5:
+                del lines[index]
+            else:
+                lines.insert(index, lines[index])
+        mutated = b"\n".join(lines)[: rng.randrange(len(raw) // 2, len(raw) + 1)]
+        inspection = inspect_message(mutated)
+        assert all(isinstance(a.path, str) and a.path for a in inspection.attachments)

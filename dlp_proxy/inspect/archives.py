@@ -38,7 +38,7 @@ class Limits:
 
     max_depth: int = 5
     max_total_bytes: int = 256 << 20
-    max_member_bytes: int = 64 << 20
+    max_member_bytes: int = 128 << 20
     max_members: int = 10_000
     max_ratio: float = 250.0
     max_seconds: float | None = None
@@ -183,15 +183,12 @@ class _Readable(Protocol):
 
 
 def _read_capped(stream: _Readable, cap: int) -> bytes:
-    """Read all of a stream, refusing to hold more than ``cap`` bytes (declared sizes can lie)."""
-    chunks: list[bytes] = []
-    total = 0
-    while chunk := stream.read(_CHUNK):
-        total += len(chunk)
-        if total > cap:
-            raise Unscannable("limit", f"expands past {cap} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """Read a stream whole, refusing more than ``cap`` bytes: zipfile and tarfile stop at the
+    declared size, which was checked against the cap, so a lying size cannot get past it."""
+    data = stream.read(cap + 1)
+    if len(data) > cap:
+        raise Unscannable("limit", f"expands past {cap} bytes")
+    return data
 
 
 def member_name(info: zipfile.ZipInfo) -> str:
@@ -279,32 +276,44 @@ def _decompressor(kind: str) -> _Decompressor:
 
 
 def decompress(data: bytes, kind: str, budget: Budget) -> bytes:
-    """Expand a gzip, bzip2 or xz stream (concatenated members too) without ever holding more
-    than the member cap, the remaining total, or the ratio allows."""
-    ratio_cap = max(RATIO_FLOOR, int(len(data) * budget.limits.max_ratio))
-    cap = min(budget.cap(), ratio_cap)
+    """Expand a gzip, bzip2 or xz stream (concatenated members too) a mebibyte at a time, so
+    a bomb is stopped by its ratio after a few of them and never more than the cap is held."""
+    cap = budget.cap()
+    max_ratio = budget.limits.max_ratio
     out = bytearray()
-    pending = data
+    engine = _decompressor(kind)
+    fed = consumed_before = 0
+    carry = b""  # input zlib handed back unconsumed because the output limit was reached
     try:
-        while pending:
-            engine = _decompressor(kind)
-            chunk = engine.decompress(pending, cap + 1 - len(out))
-            out += chunk
-            while len(out) <= cap and not engine.eof:
-                tail = getattr(engine, "unconsumed_tail", b"")
-                more = engine.decompress(tail, cap + 1 - len(out))
-                if not more:
+        while True:
+            if carry:
+                chunk, carry = carry, b""
+            elif getattr(engine, "needs_input", True):
+                if fed >= len(data):
                     break
-                out += more
+                chunk = data[fed : fed + _CHUNK]
+                fed += len(chunk)
+            else:
+                chunk = b""
+            out += engine.decompress(chunk, min(cap + 1 - len(out), RATIO_FLOOR))
+            carry = getattr(engine, "unconsumed_tail", b"")
+            consumed = consumed_before + fed - len(carry)
             if len(out) > cap:
-                why = "compression ratio" if cap == ratio_cap else "size"
-                raise Unscannable("limit", f"{kind} stream expands past {cap} bytes ({why})")
-            if not engine.eof:
-                raise Unscannable("corrupt", f"{kind} stream ends early (truncated?)")
-            pending = engine.unused_data.lstrip(b"\x00")
-            if not pending.startswith(_MAGIC[kind]):
-                break  # trailing bytes that are not another stream: ignored, as gzip(1) does
+                raise Unscannable("limit", f"{kind} stream expands past {cap} bytes")
+            if len(out) > RATIO_FLOOR and len(out) > consumed * max_ratio:
+                ratio = len(out) / max(consumed, 1)
+                raise Unscannable(
+                    "limit", f"{kind} compression ratio {ratio:.0f}x over {max_ratio:g}x"
+                )
+            if engine.eof:
+                rest = (engine.unused_data + data[fed:]).lstrip(b"\x00")
+                if not rest.startswith(_MAGIC[kind]):
+                    break  # trailing bytes that are not another stream: ignored, as gzip(1) does
+                consumed_before, data, fed = consumed, rest, 0
+                engine = _decompressor(kind)
     except (zlib.error, OSError, lzma.LZMAError, EOFError, ValueError) as exc:
         raise Unscannable("corrupt", f"{kind} stream unreadable ({exc})") from None
+    if not engine.eof:
+        raise Unscannable("corrupt", f"{kind} stream ends early (truncated?)")
     budget.spend(len(out))
     return bytes(out)

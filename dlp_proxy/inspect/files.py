@@ -88,7 +88,16 @@ def _join(prefix: str, name: str) -> str:
 
 def _message(run: _Run, raw: bytes, *, prefix: str, depth: int) -> None:
     max_depth = run.budget.limits.max_depth
-    for part in mime.walk(raw):
+    parts = mime.walk(raw)
+    while True:
+        try:
+            part = next(parts)
+        except StopIteration:
+            return
+        except Exception as exc:  # a walker bug must not cost the parts already found
+            lost = Unscannable("corrupt", f"MIME structure unreadable ({type(exc).__name__})")
+            run.out.append(_refused(_join(prefix, "remaining parts"), lost))
+            return
         path = _join(prefix, part.path)
         level = depth + part.depth
         if level > max_depth:

@@ -281,3 +281,37 @@ def test_compressed_streams(data: bytes, kind: str, expected: list[str | None]) 
             "list.csv.x/content",
             len(ROWS),
         )
+
+
+def _with_member(package: bytes, name: str, data: bytes) -> bytes:
+    out = io.BytesIO(package)
+    with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            _with_member(
+                zip_bytes(
+                    [("[Content_Types].xml", b"<Types/>"), ("word/document.xml", b"<w:document/>")]
+                ),
+                "word/embeddings/Microsoft_Excel_Worksheet.xlsx",
+                XLSX,
+            ),
+            [
+                ("r.docx", "docx", 0, None),
+                ("r.docx/word/embeddings/Microsoft_Excel_Worksheet.xlsx", "xlsx", len(ROWS), None),
+            ],
+        ),
+        (
+            _with_member(XLSX, "xl/worksheets/sheet9.xml", bytes(20 << 20)),
+            [("r.docx", "xlsx", 0, "limit")],
+        ),
+    ],
+    ids=["excel-sheet-embedded-in-word", "compression-bomb-inside-xlsx"],
+)
+def test_office_packages(data: bytes, expected: list[tuple[str, str, int, str | None]]) -> None:
+    assert _summary(inspect_file(data, "r.docx")) == expected

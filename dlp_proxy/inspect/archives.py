@@ -145,6 +145,25 @@ def zip_members(
             yield _zip_member(archive, info, budget)
 
 
+def check_package(data: bytes, limits: Limits) -> None:
+    """Refuse an OOXML/ODF workbook whose parts would expand like a bomb, before a reader
+    streams through them: overlapping parts, a part over the ratio, or more than the total
+    budget in all. Parts are streamed by the reader, not held, so the member cap is not used."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise Unscannable("corrupt", f"zip structure unreadable ({exc})") from None
+    _refuse_overlap(infos, len(data))
+    for info in infos:
+        if info.file_size > RATIO_FLOOR and info.file_size > info.compress_size * limits.max_ratio:
+            ratio = info.file_size / max(info.compress_size, 1)
+            raise Unscannable("limit", f"part {info.filename!r} compression ratio {ratio:.0f}x")
+    total = sum(info.file_size for info in infos)
+    if total > limits.max_total_bytes:
+        raise Unscannable("limit", f"parts expand to {total} bytes, over {limits.max_total_bytes}")
+
+
 def _zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: Budget) -> Member:
     name = member_name(info)
     size = info.file_size

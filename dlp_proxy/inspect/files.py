@@ -218,6 +218,8 @@ def _inspect(
                 return True
         raise found.problem
     if found.family in ("workbook", "delimited"):
+        if data.startswith(b"PK"):
+            archives.check_package(data, run.budget.limits)
         findings = _scan_table(found.kind, data, run.out[index].path.rsplit("/", 1)[-1])
         run.update(
             index,

@@ -26,11 +26,17 @@ _STREAM_SUFFIXES = {"gzip": (".gz", ".tgz"), "bzip2": (".bz2", ".tbz2"), "xz": (
 # tables.py and detect.py come from the `detect` branch. Until it is merged they are missing
 # here and the tests substitute tests/table_stub.py through these two functions. After the
 # merge these may become plain imports; nothing else refers to the modules.
-def _tables() -> Any:
+def _module(name: str) -> Any:
     try:
-        return importlib.import_module("dlp_proxy.inspect.tables")
-    except ModuleNotFoundError:
-        raise Unscannable("unsupported", "table reader not installed") from None
+        return importlib.import_module(f"dlp_proxy.inspect.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"dlp_proxy.inspect.{name}":
+            raise  # the module is there but a dependency of it is not: a real failure
+        raise Unscannable("unsupported", f"dlp_proxy.inspect.{name} not installed") from None
+
+
+def _tables() -> Any:
+    return _module("tables")
 
 
 def _scan_table(kind: str, data: bytes, name: str) -> TableFindings:
@@ -40,10 +46,7 @@ def _scan_table(kind: str, data: bytes, name: str) -> TableFindings:
         sheets = tables.read_delimited(data, name=name)
     else:
         sheets = tables.read_workbook(data)
-    try:
-        detect = importlib.import_module("dlp_proxy.inspect.detect")
-    except ModuleNotFoundError:
-        raise Unscannable("unsupported", "personal data detector not installed") from None
+    detect = _module("detect")
     findings: TableFindings = detect.analyze(sheets)
     return findings
 

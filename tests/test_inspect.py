@@ -54,6 +54,12 @@ def _rows(inspection: Inspection) -> list[tuple[str, str, int, str | None]]:
         ),
         (XLSX[:3000], "application/octet-stream", "cut.xlsx", ("cut.xlsx", "xlsx", 0, "corrupt")),
         (b"%PDF-1.4\n", "application/pdf", "a.pdf", ("a.pdf", "pdf", 0, None)),
+        (
+            CSV.replace(b"\r\n", b"\x00\r\n"),
+            "application/octet-stream",
+            "nul.csv",
+            ("nul.csv", "csv", len(ROWS), None),
+        ),
     ],
     ids=[
         "customer-list-renamed-dat",
@@ -65,6 +71,7 @@ def _rows(inspection: Inspection) -> list[tuple[str, str, int, str | None]]:
         "excel-default-password",
         "truncated-xlsx",
         "pdf-listed-not-read",
+        "csv-with-nul-bytes",
     ],
 )
 def test_attachment_type_and_rows(

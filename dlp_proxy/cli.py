@@ -1,16 +1,19 @@
-"""The dlp-proxy command line: serve (and, as they land, scan, policy and queue)."""
+"""The dlp-proxy command line: serve, scan (and, as they land, policy and queue)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from dlp_proxy import __version__, logs, workers
+from dlp_proxy import __version__, logs, scan, workers
 from dlp_proxy.config import Settings, load_settings
 from dlp_proxy.errors import ConfigError, StartupError
+from dlp_proxy.inspect import Limits
 from dlp_proxy.policy.errors import PolicyError
 from dlp_proxy.policy.load import load_policy
 
@@ -96,3 +99,41 @@ def check(directory: Path) -> None:
         f"{len(config.internal_domains)} internal domains; "
         f"{len(loaded.directory.people)} people; mode {config.mode})"
     )
+
+
+@main.command("scan")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
+@click.option("--json", "as_json", is_flag=True, help="Print findings as JSON (see docs).")
+def scan_command(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Inspect files as the proxy would: .eml messages, single files, directories (recursively).
+
+    Exits 0 when every PATH was read, findings or not (unscannable files included);
+    2 when a PATH or a file under it cannot be read.
+    """
+    limits = Limits()
+    found = list(scan.collect(paths))
+    files = [item for item in found if isinstance(item, Path)]
+    show_bar = len(files) > 1 and sys.stdout.isatty() and sys.stderr.isatty()
+    results: list[scan.Scanned | scan.Unreadable] = [
+        item for item in found if isinstance(item, scan.Unreadable)
+    ]
+    with click.progressbar(
+        files,
+        label="Scanning",
+        file=sys.stderr,
+        hidden=not show_bar,
+        item_show_func=lambda path: scan.printable(path.name) if path else None,
+    ) as bar:
+        results += [scan.scan_file(path, limits=limits) for path in bar]
+    if as_json:
+        click.echo(json.dumps(scan.to_json(results), ensure_ascii=False, indent=2))
+    else:
+        click.echo(scan.render_table(results))
+    failed = [result for result in results if isinstance(result, scan.Unreadable)]
+    for failure in failed:
+        click.echo(
+            f"dlp-proxy scan: cannot read {scan.printable(failure.source)}: {failure.error}",
+            err=True,
+        )
+    if failed:
+        raise SystemExit(2)

@@ -20,8 +20,6 @@ from tests import jobs
 from tests.conftest import ProxyFactory, Sink, via_proxy
 from tests.test_relay import message, send
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 async def test_shutdown_lets_the_transaction_in_flight_finish(
     start_proxy: ProxyFactory, sink: Sink
@@ -107,6 +105,9 @@ class ServeProcess:
 @contextlib.asynccontextmanager
 async def serve(tmp_path: Path, *args: str) -> AsyncIterator[ServeProcess]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DLP_PROXY_")}
+    open_policy = tmp_path / "open-policy"
+    open_policy.mkdir(exist_ok=True)
+    (open_policy / "policy.yaml").write_text("rules: []\n")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -115,7 +116,7 @@ async def serve(tmp_path: Path, *args: str) -> AsyncIterator[ServeProcess]:
         "--data-dir",
         str(tmp_path / "var"),
         "--policy-dir",
-        str(REPO / "policies"),
+        str(open_policy),
         "--hostname",
         "proxy.test",
         "--scan-processes",

@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import gzip
+import io
+import zipfile
+from collections.abc import Callable
+
+import pytest
+from msoffcrypto.format.ooxml import OOXMLFile
+
+from dlp_proxy.inspect import files, filetype
+from tests.builders import csv_bytes, customers, message, xlsx_bytes, zip_bytes
+
+ROWS = customers(12)
+XLSX = xlsx_bytes(ROWS)
+
+
+def _xlsm() -> bytes:
+    """The openpyxl workbook relabelled as macro-enabled, as Excel marks an .xlsm."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(XLSX)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "[Content_Types].xml":
+                data = data.replace(
+                    b"spreadsheetml.sheet.main+xml", b"sheet.macroEnabled.main+xml"
+                ).replace(
+                    b"application/vnd.openxmlformats-officedocument.sheet.",
+                    b"application/vnd.ms-excel.sheet.",
+                )
+            target.writestr(info, data)
+    return out.getvalue()
+
+
+def _encrypted_xlsx(password: str = "Secret-2024") -> bytes:
+    out = io.BytesIO()
+    OOXMLFile(io.BytesIO(XLSX)).encrypt(password, out)
+    return out.getvalue()
+
+
+def _docx() -> bytes:
+    return zip_bytes(
+        [
+            ("[Content_Types].xml", b"<Types/>"),
+            ("word/document.xml", b"<w:document/>"),
+        ]
+    )
+
+
+def _ods_made_by_hand() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(
+            "mimetype", "application/vnd.oasis.opendocument.spreadsheet", zipfile.ZIP_STORED
+        )
+        archive.writestr("content.xml", "<office:document-content/>")
+    return out.getvalue()
+
+
+def _sfx() -> bytes:
+    return b"MZ" + b"\x90" * 4000 + zip_bytes([("list.csv", csv_bytes(ROWS))])
+
+
+EML = message(attachments=[(XLSX, "application/octet-stream", "a.xlsx")]).as_bytes()
+ALWAYS_TABLE: Callable[[bytes], bool] = lambda data: True  # noqa: E731
+NEVER_TABLE: Callable[[bytes], bool] = lambda data: False  # noqa: E731
+
+CASES = [
+    ("xlsx", XLSX, (), "xlsx", "workbook", None),
+    ("xlsx-renamed-dat", XLSX, ("text",), "xlsx", "workbook", None),
+    ("xlsm", _xlsm(), (), "xlsm", "workbook", None),
+    ("xlsx-truncated", XLSX[: len(XLSX) // 2], (), "xlsx", "zip", "corrupt"),
+    ("xlsx-encrypted", _encrypted_xlsx(), ("xlsx",), "ooxml", "workbook", "encrypted"),
+    ("ods-by-hand", _ods_made_by_hand(), (), "ods", "workbook", None),
+    ("docx", _docx(), (), "docx", "document", None),
+    ("zip", zip_bytes([("a.csv", csv_bytes(ROWS))]), ("csv",), "zip", "zip", None),
+    ("self-extracting-zip", _sfx(), (), "zip", "zip", None),
+    ("gzip", gzip.compress(csv_bytes(ROWS)), (), "gzip", "stream", None),
+    ("7z", b"7z\xbc\xaf\x27\x1c\x00\x04" + b"\x00" * 40, ("zip",), "7z", "other", "unsupported"),
+    ("rar", b"Rar!\x1a\x07\x01\x00" + b"\x00" * 40, (), "rar", "other", "unsupported"),
+    ("lzh", b"\x24\x2a-lh5-" + b"\x00" * 40, (), "lzh", "other", "unsupported"),
+    ("pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", ("csv",), "pdf", "other", None),
+    ("png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", (), "png", "other", None),
+    (
+        "ole-garbage",
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\xff" * 600,
+        ("xls",),
+        "ole",
+        "other",
+        "corrupt",
+    ),
+    ("eml-without-name", EML, (), "eml", "message", None),
+    ("csv-utf8", csv_bytes(ROWS), (), "csv", "delimited", None),
+    ("csv-cp932", csv_bytes(ROWS, encoding="cp932"), (), "csv", "delimited", None),
+    ("tsv", csv_bytes(ROWS, delimiter="\t"), (), "tsv", "delimited", None),
+    (
+        "prose",
+        "お世話になっております。\n資料をお送りします。\n".encode(),
+        (),
+        "text",
+        "other",
+        None,
+    ),
+    ("noise", bytes(range(256)) * 8, (), "binary", "other", None),
+    ("empty", b"", ("xlsx",), "empty", "other", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "hints", "kind", "family", "problem"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_type_comes_from_content(
+    data: bytes, hints: tuple[str, ...], kind: str, family: str, problem: str | None
+) -> None:
+    # Through the seam the `tables` fixture fills: the real tables.looks_delimited once merged.
+    found = filetype.sniff(data, hints=hints, looks_delimited=files._looks_delimited)
+    assert (found.kind, found.family) == (kind, family)
+    assert (found.problem.reason if found.problem else None) == problem
+
+
+@pytest.mark.parametrize(
+    ("hints", "looks_delimited", "kind"),
+    [
+        (("csv",), NEVER_TABLE, "csv"),
+        (("tsv",), NEVER_TABLE, "tsv"),
+        ((), NEVER_TABLE, "text"),
+        ((), ALWAYS_TABLE, "csv"),
+        (("xlsx",), NEVER_TABLE, "text"),
+    ],
+    ids=[
+        "csv-name-wins-over-doubt",
+        "tsv-name",
+        "no-hint-no-table",
+        "table-check",
+        "wrong-extension",
+    ],
+)
+def test_hints_only_settle_text(
+    hints: tuple[str, ...], looks_delimited: Callable[[bytes], bool], kind: str
+) -> None:
+    data = b"a;b\n1;2\n"
+    assert filetype.sniff(data, hints=hints, looks_delimited=looks_delimited).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "family", "problem"),
+    [
+        ("plain.xls", "xls", "workbook", None),
+        ("encrypted.xls", "xls", "workbook", "encrypted"),
+        ("plain.ods", "ods", "workbook", None),
+        ("encrypted.ods", "ods", "workbook", "encrypted"),
+    ],
+    ids=["xls", "xls-encrypted", "ods", "ods-encrypted"],
+)
+def test_libreoffice_files(
+    office_files: dict[str, bytes], name: str, kind: str, family: str, problem: str | None
+) -> None:
+    found = filetype.sniff(office_files[name], hints=(), looks_delimited=NEVER_TABLE)
+    assert (found.kind, found.family) == (kind, family)
+    assert (found.problem.reason if found.problem else None) == problem
+
+
+@pytest.mark.parametrize(
+    ("data", "hinted", "expected"),
+    [
+        (EML, False, True),
+        (b"From sender@example.jp Mon Jan  1 00:00:00 2024\n" + EML, False, True),
+        (b"Subject: hello\r\n\r\nbody", False, False),
+        (b"Subject: hello\r\n\r\nbody", True, True),
+        (csv_bytes(ROWS), True, False),
+    ],
+    ids=["eml", "mbox-from-line", "one-header", "one-header-hinted", "csv-hinted"],
+)
+def test_message_recognition(data: bytes, hinted: bool, expected: bool) -> None:
+    assert filetype.looks_like_message(data, hinted=hinted) is expected

@@ -15,7 +15,7 @@ from dlp_proxy.config import Settings, load_settings
 from dlp_proxy.errors import ConfigError, StartupError
 from dlp_proxy.inspect import Limits
 from dlp_proxy.policy.errors import PolicyError
-from dlp_proxy.policy.load import load_policy
+from dlp_proxy.policy.load import LoadedPolicy, load_policy
 
 
 def _settings(config: Path | None, flags: dict[str, Any]) -> Settings:
@@ -101,16 +101,35 @@ def check(directory: Path) -> None:
     )
 
 
+def _policy(directory: Path | None, *, required: bool = False) -> LoadedPolicy | None:
+    """The policy to decide with; a broken one is an error (exit 2), never silently skipped."""
+    if directory is None:
+        directory = Path("policies")
+        if not directory.is_dir() and not required:
+            return None
+    try:
+        return load_policy(directory)
+    except PolicyError as exc:
+        raise click.UsageError(f"policy in {directory} refused:\n{exc}") from None
+
+
 @main.command("scan")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option("--json", "as_json", is_flag=True, help="Print findings as JSON (see docs).")
-def scan_command(paths: tuple[Path, ...], as_json: bool) -> None:
+@click.option(
+    "--policy-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Decide messages with this policy [./policies when it exists].",
+)
+def scan_command(paths: tuple[Path, ...], as_json: bool, policy_dir: Path | None) -> None:
     """Inspect files as the proxy would: .eml messages, single files, directories (recursively).
 
+    Messages also get their recipients and, with a policy, the decision.
     Exits 0 when every PATH was read, findings or not (unscannable files included);
-    2 when a PATH or a file under it cannot be read.
+    2 when a PATH or a file under it cannot be read or the policy is invalid.
     """
     limits = Limits()
+    policy = _policy(policy_dir)
     found = list(scan.collect(paths))
     files = [item for item in found if isinstance(item, Path)]
     show_bar = len(files) > 1 and sys.stdout.isatty() and sys.stderr.isatty()
@@ -124,7 +143,7 @@ def scan_command(paths: tuple[Path, ...], as_json: bool) -> None:
         hidden=not show_bar,
         item_show_func=lambda path: scan.printable(path.name) if path else None,
     ) as bar:
-        results += [scan.scan_file(path, limits=limits) for path in bar]
+        results += [scan.scan_file(path, limits=limits, policy=policy) for path in bar]
     if as_json:
         click.echo(json.dumps(scan.to_json(results), ensure_ascii=False, indent=2))
     else:
@@ -137,3 +156,21 @@ def scan_command(paths: tuple[Path, ...], as_json: bool) -> None:
         )
     if failed:
         raise SystemExit(2)
+
+
+@policy.command()
+@click.argument("message", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--policy-dir", type=click.Path(path_type=Path, file_okay=False), help="[./policies]")
+@click.option("--json", "as_json", is_flag=True, help="The scan --json entry plus not_matched.")
+def explain(message: Path, policy_dir: Path | None, as_json: bool) -> None:
+    """Replay MESSAGE (an .eml) against the policy: findings, every rule and why, the action."""
+    loaded = _policy(policy_dir, required=True)
+    try:
+        data = message.read_bytes()
+    except OSError as exc:
+        raise click.UsageError(f"cannot read {message}: {exc.strerror or exc}") from None
+    result = scan.scan_message(data, str(message), policy=loaded)
+    if as_json:
+        click.echo(json.dumps(scan.file_json(result, explain=True), ensure_ascii=False, indent=2))
+    else:
+        click.echo(scan.render_explanation(result))

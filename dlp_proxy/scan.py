@@ -6,19 +6,32 @@ import os
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from pathlib import Path
 from typing import Any
 
-from dlp_proxy.inspect import Attachment, Limits, inspect_file, inspect_message
+from dlp_proxy.decide import Decision
+from dlp_proxy.envelope import Client, Envelope
+from dlp_proxy.inspect import Attachment, Limits, inspect_file
 from dlp_proxy.inspect.filetype import hint_from_name, looks_like_message
+from dlp_proxy.inspect.recipients import Recipients, header_addresses
+from dlp_proxy.policy.directory import SenderInfo
+from dlp_proxy.policy.load import LoadedPolicy, Policy
+from dlp_proxy.policy.schema import PolicyFile
+from dlp_proxy.scanner import evaluate
 
 
 @dataclass(frozen=True, slots=True)
 class Scanned:
-    """One file that was read: a message (its attachments) or any other file (itself first)."""
+    """One file that was read: a message (its attachments) or any other file (itself first).
+
+    A message also has its recipients and, when a policy was given, the decision."""
 
     source: str
     attachments: tuple[Attachment, ...]
+    recipients: Recipients | None = None
+    decision: Decision | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +71,41 @@ def _walk(directory: Path) -> Iterator[Path | Unreadable]:
         yield Unreadable(str(error.filename or directory), error.strerror or str(error))
 
 
-def scan_file(path: Path, *, limits: Limits) -> Scanned | Unreadable:
+def envelope_of(data: bytes, policy: LoadedPolicy | None) -> Envelope:
+    """The envelope a saved message most likely had: X-Original-To if our outbox wrote it,
+    else every To/Cc/Bcc address; the sender from Return-Path, else From."""
+    headers = BytesHeaderParser(policy=compat32).parsebytes(data)
+    recipients = header_addresses(headers, ("X-Original-To",)) or header_addresses(
+        headers, ("To", "Cc", "Bcc")
+    )
+    senders = header_addresses(headers, ("Return-Path",)) or header_addresses(headers, ("From",))
+    sender = senders[0] if senders else ""
+    return Envelope(
+        message_id="scan",
+        mail_from=sender,
+        rcpt_tos=tuple(dict.fromkeys(recipients)),
+        client=Client(addr="local"),
+        sender=policy.directory.sender_info(sender) if policy else SenderInfo(),
+    )
+
+
+NO_POLICY = Policy(version="none", config=PolicyFile(), files=())
+
+
+def scan_message(data: bytes, source: str, *, policy: LoadedPolicy | None) -> Scanned:
+    """Inspect a message exactly as the proxy's scanner would, recipients and decision included."""
+    verdict = evaluate(data, envelope_of(data, policy), policy.policy if policy else NO_POLICY)
+    return Scanned(
+        source,
+        verdict.inspection.attachments,
+        verdict.recipients,
+        verdict.decision if policy else None,
+    )
+
+
+def scan_file(
+    path: Path, *, limits: Limits, policy: LoadedPolicy | None = None
+) -> Scanned | Unreadable:
     """Read and inspect one file; a file bigger than the total budget is reported, not read."""
     try:
         size = path.stat().st_size
@@ -75,7 +122,7 @@ def scan_file(path: Path, *, limits: Limits) -> Scanned | Unreadable:
     except OSError as exc:
         return Unreadable(str(path), exc.strerror or str(exc))
     if path.suffix.lower() == ".eml" or looks_like_message(data):
-        return Scanned(str(path), inspect_message(data, limits=limits).attachments)
+        return scan_message(data, str(path), policy=policy)
     return Scanned(str(path), inspect_file(data, path.name, limits=limits))
 
 
@@ -87,13 +134,21 @@ def to_json(results: Iterable[Scanned | Unreadable]) -> dict[str, Any]:
         if isinstance(result, Unreadable):
             errors.append({"source": result.source, "error": result.error})
         else:
-            files.append(
-                {
-                    "source": result.source,
-                    "attachments": [_attachment(a) for a in result.attachments],
-                }
-            )
+            files.append(file_json(result))
     return {"files": files, "errors": errors}
+
+
+def file_json(result: Scanned, *, explain: bool = False) -> dict[str, Any]:
+    """One file's entry; ``explain`` adds the rules that did not match and why."""
+    entry: dict[str, Any] = {
+        "source": result.source,
+        "attachments": [_attachment(a) for a in result.attachments],
+    }
+    if result.recipients is not None:
+        entry["recipients"] = result.recipients.as_json()
+    if result.decision is not None:
+        entry["decision"] = result.decision.as_json(explain=explain)
+    return entry
 
 
 def _attachment(attachment: Attachment) -> dict[str, Any]:
@@ -128,10 +183,11 @@ def render_table(results: Sequence[Scanned | Unreadable]) -> str:
         lines.append(printable(result.source))
         if not result.attachments:
             lines.append("  (no attachments)")
-            continue
-        lines.append(f"  {'TYPE':<8} {'PERSONAL ROWS':>13} {'PERSONS':>8}  PATH")
-        for attachment in result.attachments:
-            lines.extend(_attachment_lines(attachment))
+        else:
+            lines.append(f"  {'TYPE':<8} {'PERSONAL ROWS':>13} {'PERSONS':>8}  PATH")
+            for attachment in result.attachments:
+                lines.extend(_attachment_lines(attachment))
+        lines.extend(_message_lines(result))
         lines.append("")
     everything = [a for result in scanned for a in result.attachments]
     personal = [a for a in everything if a.personal_rows]
@@ -142,6 +198,44 @@ def render_table(results: Sequence[Scanned | Unreadable]) -> str:
         f"{sum(a.personal_rows for a in personal)} personal rows in {len(personal)} "
         f"attachment(s); {len(unscannable)} unscannable"
     )
+    return "\n".join(lines)
+
+
+def _message_lines(result: Scanned, *, explain: bool = False) -> list[str]:
+    lines = []
+    if result.recipients is not None:
+        r = result.recipients
+        lines.append(
+            f"  recipients: {r.internal} internal, {r.external} external "
+            f"({r.external_visible} shown in To/Cc, {r.external_envelope_only} Bcc only) "
+            f"in {len(r.external_domains)} external domain(s)"
+        )
+    decision = result.decision
+    if decision is None:
+        return lines
+    if explain:
+        lines.append("  rules:")
+        for rule in (*decision.rules, *decision.not_matched):
+            mark = "matched" if rule.matched else "no match"
+            lines.append(f"    {rule.name}: {mark} -> {', '.join(rule.actions)} ({rule.mode})")
+            lines.extend(f"      {printable(why)}" for why in rule.why)
+            if rule.matched:
+                lines.append(f"      reason: {printable(rule.reason.en)}")
+    names = ", ".join(r.name for r in decision.rules) or "none"
+    would = f", would be {decision.would}" if decision.mode == "monitor" else ""
+    lines.append(
+        f"  decision: {' + '.join(decision.actions)}{would} "
+        f"(rules matched: {names}; policy {decision.policy_version})"
+    )
+    return lines
+
+
+def render_explanation(result: Scanned) -> str:
+    """``policy explain``: the findings, every rule with why it matched or not, the action."""
+    lines = [printable(result.source)]
+    for attachment in result.attachments:
+        lines.extend(_attachment_lines(attachment))
+    lines.extend(_message_lines(result, explain=True))
     return "\n".join(lines)
 
 

@@ -1,0 +1,1 @@
+"""What the proxy does to a message besides passing it: encrypt, rewrite, notify."""

@@ -1,1 +1,1 @@
-"""What the proxy does to a message besides passing it: encrypt, rewrite, notify."""
+"""Actions on outgoing mail: rewrite, encrypt, tag, and the notices that go with them."""

@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import statistics
@@ -180,28 +181,40 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 45) -> None:
 class Config:
     name: str
     workers: int | None  # None: the baseline forwarder
+    source: Path | None = None  # run dlp_proxy from this directory instead of the installed one
 
     def expected_listeners(self) -> int:
         return 1 if self.workers is None else (self.workers or os.cpu_count() or 1)
 
     def start(self, sink_port: int, workdir: Path) -> Running:
-        log = workdir / f"{self.name}.log"
+        log = workdir / f"{self.name.replace(' ', '_').replace('/', '_')}.log"
         if self.workers is None:
             argv = [sys.executable, str(ROOT / "bench/baseline_forwarder.py"), "0", str(sink_port)]
         else:
             argv = [
-                str(Path(sys.executable).with_name("dlp-proxy")),
+                sys.executable,
+                "-m",
+                "dlp_proxy",
                 "serve",
                 "--listen=127.0.0.1:0",
                 f"--next-hop=127.0.0.1:{sink_port}",
                 f"--workers={self.workers}",
                 "--hostname=dlp.bench",
                 f"--data-dir={workdir / 'var'}",
+                f"--policy-dir={workdir / 'policies'}",
                 "--log-level=INFO",
             ]
+        env = dict(os.environ)
+        if self.source is not None:
+            env["PYTHONPATH"] = str(self.source)
         with log.open("wb") as out:
             process = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+                env=env,
+                start_new_session=True,
             )
         deadline = time.monotonic() + 60
         port = None
@@ -230,6 +243,22 @@ class Config:
         if len(ports) >= self.expected_listeners():
             return ports[0]
         return None
+
+
+def bench_policies(workdir: Path, source: Path | None) -> Path:
+    """The shipped policy (or ``source``), made a dry run by a last file with ``mode: monitor``.
+
+    Every rule is still evaluated and logged, but the measured path is always the pass path
+    (until the detect branch is merged, a plain-text body is "unscannable" and the shipped
+    policy holds such mail to external recipients).
+    """
+    target = workdir / "policies"
+    target.mkdir()
+    for path in sorted((source or ROOT / "policies").glob("*.yaml")):
+        shutil.copy(path, target / path.name)
+    if source is None:
+        (target / "zz-bench-monitor.yaml").write_text("mode: monitor\n")
+    return target
 
 
 def proxy_log_summary(log: Path) -> dict[str, int]:
@@ -414,7 +443,7 @@ def measure(
     finally:
         stop(running.process)
     summary = proxy_log_summary(running.log) if config.workers is not None else {}
-    running.log.rename(running.log.with_name(f"{config.name}-{size}-{repetition}.log"))
+    running.log.rename(running.log.with_name(f"{running.log.stem}-{size}-{repetition}.log"))
     return Sample(
         config=config.name,
         size=size,
@@ -440,10 +469,19 @@ def parse_configs(text: str) -> list[Config]:
         if item == "baseline":
             configs.append(Config("baseline", None))
         elif item.startswith("workers="):
-            workers = int(item.split("=", 1)[1])
-            configs.append(Config(f"dlp-proxy --workers {workers}", workers))
+            count, _, source = item.removeprefix("workers=").partition("@")
+            workers = int(count)
+            if not source:
+                configs.append(Config(f"dlp-proxy --workers {workers}", workers))
+                continue
+            tree = Path(source).resolve()
+            if not (tree / "dlp_proxy" / "__init__.py").exists():
+                raise SystemExit(f"{item!r}: no dlp_proxy package in {tree}")
+            configs.append(Config(f"dlp-proxy@{tree.name} --workers {workers}", workers, tree))
         else:
-            raise SystemExit(f"unknown configuration {item!r} (baseline or workers=N)")
+            raise SystemExit(
+                f"unknown configuration {item!r} (baseline, workers=N or workers=N@SOURCE_DIR)"
+            )
     return configs
 
 
@@ -507,10 +545,16 @@ def main() -> None:
     parser.add_argument(
         "--configs",
         default="baseline,workers=1,workers=0",
-        help="comma-separated: baseline, workers=N (0 = one per core) [%(default)s]",
+        help="comma-separated: baseline, workers=N (0 = one per core), workers=N@DIR (dlp_proxy "
+        "imported from DIR, e.g. a `git archive` of another commit) [%(default)s]",
     )
     parser.add_argument(
         "--sizes", default="10240,1048576", help="payload bytes, comma-separated [%(default)s]"
+    )
+    parser.add_argument(
+        "--policy-dir",
+        type=Path,
+        help="policy files for dlp-proxy, used as they are [the shipped ones in monitor mode]",
     )
     parser.add_argument(
         "--reuse",
@@ -518,6 +562,8 @@ def main() -> None:
         help="several messages per connection (smtp-source -d); default: one per connection",
     )
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the servers and smtp-sink we started are stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     tools = postfix_tools.ensure()
     configs = parse_configs(args.configs)
@@ -536,6 +582,7 @@ def main() -> None:
     samples: list[Sample] = []
     with tempfile.TemporaryDirectory(prefix="dlp-bench-") as tmp, _sink(tools) as sink_port:
         workdir = Path(tmp)
+        bench_policies(workdir, args.policy_dir)
         for repetition in range(args.repeat):
             for size in sizes:
                 for config in rotations(configs, repetition):

@@ -54,7 +54,7 @@ def evaluate(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
     """Inspect and decide; runs inside a scanner process."""
     started = time.perf_counter()
     inspection = inspect_message(raw)
-    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    headers = BytesHeaderParser(policy=compat32).parsebytes(header_section(raw))
     recipients = analyse(
         headers,
         envelope_from=envelope.mail_from,
@@ -63,6 +63,22 @@ def evaluate(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
     )
     decision = decide(policy, Facts(inspection.attachments, recipients, envelope.sender))
     return Verdict(inspection, recipients, decision, time.perf_counter() - started)
+
+
+def header_section(raw: bytes) -> bytes:
+    """``raw`` cut just after its first empty line: the header parser then skips the body.
+
+    An empty line is LF LF, LF CR or CR CR as the email parser splits lines (CRLF CRLF contains
+    LF CR); a few bytes of body past the cut are harmless, and so is no cut at all.
+    """
+    limit = 16384
+    while True:
+        ends = [i for sep in (b"\n\n", b"\n\r", b"\r\r") if (i := raw.find(sep, 0, limit)) >= 0]
+        if ends:
+            return raw[: min(ends) + 3]
+        if limit >= len(raw):
+            return raw
+        limit *= 8
 
 
 # --- inside a scanner process -------------------------------------------------------------

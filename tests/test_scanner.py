@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ import pytest
 from dlp_proxy import errors, scanner
 from dlp_proxy.envelope import Client, Envelope
 from dlp_proxy.policy.load import Policy, load_policy
-from dlp_proxy.scanner import Scanner
+from dlp_proxy.scanner import Scanner, header_section
 from tests import jobs
 
 MESSAGE = b"From: a@example.jp\r\nTo: b@example.com\r\nSubject: t\r\n\r\nhello\r\n"
@@ -148,3 +150,33 @@ async def test_close_stops_every_process(policy: Policy) -> None:
     assert len(pids) == 2
     await pool.close()
     assert [await gone(pid) for pid in pids] == [True, True]
+
+
+LONG_HEADER = b"X-Long: " + b"a" * 40_000 + b"\r\n"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        MESSAGE,
+        MESSAGE.replace(b"\r\n", b"\n"),
+        MESSAGE.replace(b"\r\n", b"\r"),
+        b"To: b@example.com\nCc: c@example.com\r\n\r\nbody\r\n",
+        b"To: b@example.com\r\nnot a header line\r\nCc: c@example.com\r\n\r\nbody",
+        b"To: b@example.com\r\nCc: c@example.com\r\n",
+        b"To: b@example.com\r\n\tc@example.com\r\n\r\n\r\nTo: hidden@example.com\r\n",
+        LONG_HEADER + MESSAGE,
+        b"",
+    ],
+    ids=["crlf", "lf", "cr", "mixed", "non-header", "no-body", "folded", "long", "empty"],
+)
+def test_header_section_parses_like_the_whole_message(raw: bytes) -> None:
+    parser = BytesHeaderParser(policy=compat32)
+    assert parser.parsebytes(header_section(raw)).items() == parser.parsebytes(raw).items()
+
+
+def test_header_section_leaves_the_body_out() -> None:
+    big = MESSAGE + b"x" * 1_000_000
+    assert header_section(big) == MESSAGE[: MESSAGE.index(b"\r\n\r\n") + 4]
+    assert header_section(LONG_HEADER + big).startswith(LONG_HEADER)
+    assert len(header_section(LONG_HEADER + big)) < len(LONG_HEADER) + 100

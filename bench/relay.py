@@ -472,7 +472,8 @@ def parse_configs(text: str) -> list[Config]:
             count, _, source = item.removeprefix("workers=").partition("@")
             workers = int(count)
             if not source:
-                configs.append(Config(f"dlp-proxy --workers {workers}", workers))
+                label = f"0 (= {os.cpu_count()})" if workers == 0 else str(workers)
+                configs.append(Config(f"dlp-proxy --workers {label}", workers))
                 continue
             tree = Path(source).resolve()
             if not (tree / "dlp_proxy" / "__init__.py").exists():
@@ -495,36 +496,38 @@ def rotations(configs: list[Config], repetition: int) -> list[Config]:
 
 
 def table(samples: list[Sample], configs: list[Config], sizes: list[int]) -> str:
+    """Medians per size and server; "× base" for msg/s is the median of the ratios to the
+    baseline run of the same repetition (paired, so slow drifts in machine load cancel)."""
     lines = [
         "| size | server | msg/s | × base | CPU ms/msg | p50 ms | p99 ms | "
-        "× base p50 | peak RSS MiB | × base RSS | msg/s per run |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "p50 × base | peak RSS MiB | msg/s per run |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for size in sizes:
-        med: dict[str, dict[str, float]] = {}
-        runs: dict[str, list[float]] = {}
-        for config in configs:
-            mine = [s for s in samples if s.config == config.name and s.size == size]
-            if not mine:
+        mine = {
+            c.name: sorted(
+                (s for s in samples if s.config == c.name and s.size == size),
+                key=lambda s: s.repetition,
+            )
+            for c in configs
+        }
+        base = {s.repetition: s for s in mine.get("baseline", [])}
+        base_p50 = statistics.median(s.p50_ms for s in base.values()) if base else 0.0
+        for name, runs in mine.items():
+            if not runs:
                 continue
-            med[config.name] = {
-                key: statistics.median(getattr(s, key) for s in mine)
-                for key in ("rate", "cpu_ms_per_message", "p50_ms", "p99_ms", "peak_rss_mib")
-            }
-            runs[config.name] = [s.rate for s in sorted(mine, key=lambda s: s.repetition)]
-        base = med.get("baseline")
-        for name, m in med.items():
 
-            def ratio(
-                key: str, m: dict[str, float] = m, base: dict[str, float] | None = base
-            ) -> str:
-                return f"{m[key] / base[key]:.2f}" if base and base[key] else "–"
+            def med(key: str, runs: list[Sample] = runs) -> float:
+                return statistics.median(getattr(s, key) for s in runs)
 
+            paired = [s.rate / base[s.repetition].rate for s in runs if s.repetition in base]
+            ratio = f"{statistics.median(paired):.2f}" if paired else "–"
+            p50_ratio = f"{med('p50_ms') / base_p50:.2f}" if base_p50 else "–"
             lines.append(
-                f"| {sizes_label(size)} | {name} | {m['rate']:.0f} | {ratio('rate')} | "
-                f"{m['cpu_ms_per_message']:.2f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | "
-                f"{ratio('p50_ms')} | {m['peak_rss_mib']:.0f} | {ratio('peak_rss_mib')} | "
-                + ", ".join(f"{rate:.0f}" for rate in runs[name])
+                f"| {sizes_label(size)} | {name} | {med('rate'):.0f} | {ratio} | "
+                f"{med('cpu_ms_per_message'):.2f} | {med('p50_ms'):.1f} | {med('p99_ms'):.1f} | "
+                f"{p50_ratio} | {med('peak_rss_mib'):.0f} | "
+                + ", ".join(f"{s.rate:.0f}" for s in runs)
                 + " |"
             )
     return "\n".join(lines)

@@ -1,19 +1,23 @@
-"""Run inspection and decision in a pool of processes, each message under a deadline."""
+"""Run inspection and decision in scanner processes, each message under a deadline."""
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import logging
 import multiprocessing
+import pickle
 import resource
+import signal
+import socket
+import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-
-import pebble
+from multiprocessing.process import BaseProcess
+from typing import Any
 
 from dlp_proxy import errors
 from dlp_proxy.decide import Decision, Facts, decide
@@ -26,6 +30,11 @@ log = logging.getLogger(__name__)
 
 # Scanner processes restart after this many messages, bounding any slow leak in parsers.
 TASKS_PER_PROCESS = 2000
+# How long a retiring scanner process may take to exit before it is killed.
+EXIT_GRACE = 10.0
+RESPAWN_BACKOFF = 1.0
+
+_LENGTH = struct.Struct("!Q")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +54,7 @@ def evaluate(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
     """Inspect and decide; runs inside a scanner process."""
     started = time.perf_counter()
     inspection = inspect_message(raw)
-    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    headers = BytesHeaderParser(policy=compat32).parsebytes(header_section(raw))
     recipients = analyse(
         headers,
         envelope_from=envelope.mail_from,
@@ -56,47 +65,222 @@ def evaluate(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
     return Verdict(inspection, recipients, decision, time.perf_counter() - started)
 
 
-def _limit_memory(max_bytes: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+def header_section(raw: bytes) -> bytes:
+    """``raw`` cut just after its first empty line: the header parser then skips the body.
+
+    An empty line is LF LF, LF CR or CR CR as the email parser splits lines (CRLF CRLF contains
+    LF CR); a few bytes of body past the cut are harmless, and so is no cut at all.
+    """
+    limit = 16384
+    while True:
+        ends = [i for sep in (b"\n\n", b"\n\r", b"\r\r") if (i := raw.find(sep, 0, limit)) >= 0]
+        if ends:
+            return raw[: min(ends) + 3]
+        if limit >= len(raw):
+            return raw
+        limit *= 8
 
 
-def _ready() -> bool:
-    return True
+# --- inside a scanner process -------------------------------------------------------------
+
+
+def _receive(sock: socket.socket) -> bytes | None:
+    """One length-prefixed frame, or None at end of stream."""
+    header = _read_exactly(sock, _LENGTH.size)
+    if header is None:
+        return None
+    body = _read_exactly(sock, _LENGTH.unpack(header)[0])
+    if body is None:
+        raise EOFError("stream ended inside a frame")
+    return body
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
+        count = sock.recv_into(view[got:])
+        if count == 0:
+            return None
+        got += count
+    return bytes(buffer)
+
+
+def _scanner_main(sock: socket.socket, job: Job, memory_limit: int) -> None:
+    """A scanner process: run the job on each task read from ``sock`` until it closes.
+
+    A task is ``(raw, envelope, policy)`` where policy is None when it is the same object as
+    in the previous task (it changes only on reload, so it is sent once per process).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops us
+    resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    policy: Policy | None = None
+    with sock:
+        while (frame := _receive(sock)) is not None:
+            raw, envelope, sent_policy = pickle.loads(frame)
+            policy = sent_policy or policy
+            assert policy is not None
+            outcome: tuple[bool, object]
+            try:
+                outcome = (True, job(raw, envelope, policy))
+                reply = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException as exc:  # MemoryError under the limit included: a 451, not a crash
+                reply = pickle.dumps((False, type(exc).__name__))
+            sock.sendall(_LENGTH.pack(len(reply)) + reply)
+
+
+# --- in the proxy's event loop ----------------------------------------------------------
+
+
+class _Process:
+    """One scanner process and the parent's end of its socket."""
+
+    def __init__(
+        self, process: BaseProcess, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.process = process
+        self.reader = reader
+        self.writer = writer
+        self.tasks = 0
+        self.policy: Policy | None = None
+
+    async def call(self, raw: bytes, envelope: Envelope, policy: Policy) -> tuple[bool, object]:
+        frame = pickle.dumps(
+            (raw, envelope, None if policy is self.policy else policy),
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+        self.writer.write(_LENGTH.pack(len(frame)) + frame)  # one send: one wake-up of the child
+        self.policy = policy
+        await self.writer.drain()
+        header = await self.reader.readexactly(_LENGTH.size)
+        outcome: tuple[bool, object] = pickle.loads(
+            await self.reader.readexactly(_LENGTH.unpack(header)[0])
+        )
+        return outcome
 
 
 class Scanner:
-    """A pebble process pool: a scan that overruns its timeout has its process killed."""
+    """Scanner processes fed over sockets from the event loop, without threads.
+
+    A scan that overruns its timeout, or is abandoned, has its process killed and replaced;
+    each process also gets a memory limit and is replaced after ``TASKS_PER_PROCESS`` scans.
+    """
 
     def __init__(
         self, *, processes: int, timeout: float, memory_limit: int, job: Job = evaluate
     ) -> None:
-        self._job = job
+        self._processes = processes
         self._timeout = timeout
-        context = multiprocessing.get_context("forkserver")
-        self._pool = pebble.ProcessPool(
-            max_workers=processes,
-            max_tasks=TASKS_PER_PROCESS,
-            initializer=_limit_memory,
-            initargs=(memory_limit,),
-            context=context,
-        )
+        self._memory_limit = memory_limit
+        self._job = job
+        self._context = multiprocessing.get_context("forkserver")
+        self._idle: asyncio.Queue[_Process] = asyncio.Queue()
+        self._all: set[_Process] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._drained = asyncio.Event()
 
     async def start(self) -> None:
         """Start the processes now rather than on the first message."""
-        await asyncio.wrap_future(self._pool.schedule(_ready, timeout=self._timeout))
+        for _ in range(self._processes):
+            await self._spawn(blocking=True)
+
+    async def _spawn(self, *, blocking: bool = False) -> None:
+        parent, child = socket.socketpair()
+        process = self._context.Process(
+            target=_scanner_main,
+            args=(child, self._job, self._memory_limit),
+            name="dlp-proxy-scanner",
+            daemon=True,
+        )
+        try:
+            if blocking:
+                process.start()
+            else:  # the forkserver handshake blocks for a moment: keep it off the event loop
+                await asyncio.to_thread(process.start)
+        except BaseException:
+            parent.close()
+            raise
+        finally:
+            child.close()
+        reader, writer = await asyncio.open_connection(sock=parent)
+        scanner = _Process(process, reader, writer)
+        self._all.add(scanner)
+        self._idle.put_nowait(scanner)
+
+    def pids(self) -> list[int]:
+        """The scanner processes running now."""
+        return [s.process.pid for s in self._all if s.process.pid is not None]
 
     async def run(self, raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
-        future = self._pool.schedule(self._job, args=(raw, envelope, policy), timeout=self._timeout)
+        scanner = await self._idle.get()
+        healthy = False
         try:
-            return await asyncio.wrap_future(future)
+            async with asyncio.timeout(self._timeout):
+                ok, value = await scanner.call(raw, envelope, policy)
+            healthy = True
         except TimeoutError as exc:
             raise errors.InspectionTimeout(f"scan exceeded {self._timeout:g}s") from exc
-        except (pebble.ProcessExpired, concurrent.futures.process.BrokenProcessPool) as exc:
-            raise errors.InspectionFailed(f"scanner process died: {exc}") from exc
-        except Exception as exc:
-            raise errors.InspectionFailed(f"scanner raised {type(exc).__name__}") from exc
+        except (asyncio.IncompleteReadError, OSError) as exc:
+            await asyncio.to_thread(scanner.process.join, 1.0)
+            code = scanner.process.exitcode
+            raise errors.InspectionFailed(f"scanner process died (exit code {code})") from exc
+        finally:
+            scanner.tasks += 1
+            if healthy and scanner.tasks < TASKS_PER_PROCESS and not self._closing:
+                self._idle.put_nowait(scanner)
+            else:
+                # Timed out, died, cancelled mid-scan (its answer would reach the next task),
+                # or due for renewal: this process goes, a fresh one takes its place.
+                self._retire(scanner, kill=not healthy)
+        if not ok:
+            raise errors.InspectionFailed(f"scanner raised {value}")
+        assert isinstance(value, Verdict)
+        return value
+
+    def _retire(self, scanner: _Process, *, kill: bool) -> None:
+        self._all.discard(scanner)
+        if self._closing and not self._all:
+            self._drained.set()
+        scanner.writer.close()
+        if kill:
+            scanner.process.kill()
+        self._in_background(self._reap(scanner.process))
+        if not self._closing:
+            self._in_background(self._replace())
+
+    async def _reap(self, process: BaseProcess) -> None:
+        await asyncio.to_thread(process.join, EXIT_GRACE)
+        if process.exitcode is None:
+            log.warning("scanner process did not exit, killing it", extra={"pid": process.pid})
+            process.kill()
+            await asyncio.to_thread(process.join)
+
+    async def _replace(self) -> None:
+        while not self._closing:
+            try:
+                await self._spawn()
+                return
+            except OSError:
+                log.exception("cannot start a scanner process; retrying")
+                await asyncio.sleep(RESPAWN_BACKOFF)
+
+    def _in_background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
-        self._pool.close()  # type: ignore[no-untyped-call]
-        await asyncio.to_thread(self._pool.join, 10)
-        self._pool.stop()  # type: ignore[no-untyped-call]
+        """Let running scans finish (they retire their process), stop the idle processes."""
+        self._closing = True
+        while not self._idle.empty():
+            self._retire(self._idle.get_nowait(), kill=False)
+        if self._all:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(EXIT_GRACE):
+                    await self._drained.wait()
+        for scanner in list(self._all):
+            self._retire(scanner, kill=True)
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)

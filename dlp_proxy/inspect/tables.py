@@ -1,0 +1,501 @@
+"""Read spreadsheets (python-calamine) and CSV/TSV text into sheets of cell values."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import struct
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import python_calamine
+
+from dlp_proxy.inspect.model import Sheet, Unscannable
+
+
+@dataclass(frozen=True, slots=True)
+class TableLimits:
+    """Bounds on what one file may make us hold in memory; beyond them it is Unscannable."""
+
+    max_cells: int = 12_000_000  # cells across all sheets, counted over each sheet's used area
+    max_rows: int = 1_100_000  # rows across all sheets
+    max_unpacked: int = 512 << 20  # bytes inside an xlsx/ods container, or of CSV text
+    max_sheets: int = 1000
+
+
+DEFAULT_TABLE_LIMITS: Final = TableLimits()
+
+_OLE_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTED_PACKAGE: Final = "EncryptedPackage".encode("utf-16-le")
+_SHEET_PART = re.compile(r"^xl/(?:worksheets|macrosheets|dialogsheets)/[^/]+\.xml$", re.IGNORECASE)
+# A cell or row reference that could place a cell beyond column Z or row 99,999.
+_FAR_REF = re.compile(rb'r="(?:[A-Z]{2,}|[A-Z]*\d{6,})')
+_REF = re.compile(rb'\sr="([A-Z]{0,3})(\d{1,10})"')
+_SST_COUNTS = re.compile(rb'\b(?:count|uniqueCount)="(\d+)"')
+_ODS_TOKEN = re.compile(
+    rb"<table:table-row(?=[\s/>])([^>]*?)(/?)>|</table:table-row>|"
+    rb"<table:(?:covered-)?table-cell(?=[\s/>])([^>]*?)(/?)>|<table:table(?=[\s>])[^>]*>"
+)
+_ODS_ROWS_REPEATED = re.compile(rb'number-rows-repeated="(\d+)"')
+_ODS_COLS_REPEATED = re.compile(rb'number-columns-repeated="(\d+)"')
+_CHUNK: Final = 1 << 20
+_MAX_MEMBERS: Final = 10_000
+_NEAR_AREA: Final = 26 * 99_999
+
+
+def read_workbook(data: bytes, *, limits: TableLimits = DEFAULT_TABLE_LIMITS) -> list[Sheet]:
+    """Read every sheet (hidden and very hidden ones too) of an xlsx/xlsm/xlsb/xls/ods file.
+
+    Raises Unscannable("encrypted" | "corrupt" | "limit", detail); nothing else escapes.
+    """
+    try:
+        if data.startswith(_OLE_MAGIC) and _ENCRYPTED_PACKAGE in data:
+            raise Unscannable("encrypted", "password-protected Office file (OLE EncryptedPackage)")
+        if data.startswith(b"PK"):
+            data = _repack(data, limits)
+        return _load(data, limits)
+    except Unscannable:
+        raise
+    except python_calamine.PasswordError as exc:
+        raise Unscannable("encrypted", f"password-protected workbook: {_short(exc)}") from None
+    except MemoryError:
+        raise Unscannable("limit", "workbook too large to load in memory") from None
+    except BaseException as exc:
+        # calamine reports Rust panics as pyo3's PanicException, a BaseException.
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise
+        raise Unscannable("corrupt", f"unreadable workbook: {_short(exc)}") from None
+
+
+def _load(data: bytes, limits: TableLimits) -> list[Sheet]:
+    sheets: list[Sheet] = []
+    cells = rows = 0
+    with python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)) as book:
+        meta = book.sheets_metadata
+        if len(meta) > limits.max_sheets:
+            raise Unscannable(
+                "limit", f"{len(meta)} sheets exceed the limit of {limits.max_sheets}"
+            )
+        for info in meta:
+            if info.typ == python_calamine.SheetTypeEnum.ChartSheet:
+                continue
+            sheet = book.get_sheet_by_name(info.name)
+            cells += sheet.height * sheet.width
+            rows += sheet.height
+            if cells > limits.max_cells or rows > limits.max_rows:
+                raise Unscannable(
+                    "limit",
+                    f"workbook holds over {min(cells, limits.max_cells):,} cells in {rows:,} "
+                    f"rows; limits are {limits.max_cells:,} cells, {limits.max_rows:,} rows",
+                )
+            hidden = info.visible != python_calamine.SheetVisibleEnum.Visible
+            sheets.append(Sheet(name=info.name, rows=sheet.to_python(), hidden=hidden))
+    return sheets
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+# --- guards run before calamine: it aborts the process on some hostile files ----------------
+
+
+def _repack(data: bytes, limits: TableLimits) -> bytes:
+    """Check a zip container (xlsx/xlsm/xlsb/ods) and return it repacked without compression.
+
+    calamine sizes a sheet from its farthest cell (one cell in XFD1048576 asks for 17 billion
+    cells and aborts the process), preallocates shared strings from a declared count, and
+    expands repeated ODS rows and columns. So each member is inflated here once, within
+    limits, and looked at for those shapes. calamine then reads the stored copy and does not
+    inflate again, which pays for the check.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise Unscannable("corrupt", f"not a readable zip container: {_short(exc)}") from None
+    declared = sum(m.file_size for m in members)
+    if declared > limits.max_unpacked:
+        raise Unscannable("limit", f"container unpacks to {declared:,} bytes")
+    if len(members) > _MAX_MEMBERS:
+        raise Unscannable("limit", f"container holds {len(members):,} members")
+    names = {m.filename for m in members}
+    budget = _Budget(limits.max_unpacked)
+    entries: list[tuple[str, list[bytes], int]] = []
+    for member in members:
+        if member.is_dir():
+            continue
+        name = member.filename
+        scanner: _Scanner
+        if _SHEET_PART.match(name):
+            scanner = _SheetScanner(name, limits)
+        elif name == "xl/sharedStrings.xml":
+            scanner = _SharedStringsScanner(limits)
+        elif name == "content.xml" and "mimetype" in names:
+            scanner = _OdsScanner(limits)
+        else:
+            scanner = _Scanner()
+        chunks = []
+        for chunk in _inflate(archive, member, budget):
+            scanner.feed(chunk)
+            chunks.append(chunk)
+        scanner.finish()
+        # zipfile has checked the inflated bytes against member.CRC by now.
+        entries.append((name, chunks, member.CRC))
+    return _stored_zip(entries)
+
+
+def _stored_zip(entries: list[tuple[str, list[bytes], int]]) -> bytes:
+    """Write a zip whose members are stored (not compressed); sizes stay below 4 GiB."""
+    parts: list[bytes] = []
+    directory: list[bytes] = []
+    offset = 0
+    for name, chunks, crc in entries:
+        raw = name.encode("utf-8")
+        size = sum(map(len, chunks))
+        fields = (20, 0x800, 0, 0, 0x21, crc, size, size, len(raw))
+        local = struct.pack("<IHHHHHIIIHH", 0x04034B50, *fields, 0) + raw
+        directory.append(
+            struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, *fields, 0, 0, 0, 0, 0, offset) + raw
+        )
+        parts.append(local)
+        parts.extend(chunks)
+        offset += len(local) + size
+    listing = b"".join(directory)
+    end = struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(listing), offset, 0
+    )
+    parts.extend((listing, end))
+    return b"".join(parts)
+
+
+class _Budget:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def spend(self, size: int, name: str) -> None:
+        self.used += size
+        if self.used > self.limit:
+            raise Unscannable("limit", f"container unpacks to over {self.limit:,} bytes ({name})")
+
+
+def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: _Budget) -> Iterator[bytes]:
+    try:
+        with archive.open(member) as stream:
+            while chunk := stream.read(_CHUNK):
+                budget.spend(len(chunk), member.filename)
+                yield chunk
+    except Unscannable:
+        raise
+    except RuntimeError as exc:
+        if "encrypted" in str(exc):
+            raise Unscannable("encrypted", f"{member.filename}: encrypted zip member") from None
+        raise Unscannable("corrupt", f"{member.filename}: {_short(exc)}") from None
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError... from a damaged stream
+        raise Unscannable("corrupt", f"{member.filename}: {_short(exc)}") from None
+
+
+class _Scanner:
+    def feed(self, chunk: bytes) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+class _SheetScanner(_Scanner):
+    """Bound the area calamine will allocate for one xlsx sheet: farthest row × column."""
+
+    def __init__(self, name: str, limits: TableLimits) -> None:
+        self.name = name
+        self.max_cells = limits.max_cells
+        self.exact = limits.max_cells < _NEAR_AREA
+        self.max_row = self.max_col = 0
+        self.tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        buffer = self.tail + chunk
+        self.tail = buffer[-24:]
+        if not self.exact and _FAR_REF.search(buffer):
+            self.exact = True
+            self.max_row, self.max_col = 99_999, 26  # what held for every chunk before this one
+        if self.exact:
+            for letters, digits in _REF.findall(buffer):
+                self.max_row = max(self.max_row, int(digits))
+                if letters:
+                    self.max_col = max(self.max_col, _column_number(letters))
+            if self.max_row * max(self.max_col, 1) > self.max_cells:
+                raise Unscannable(
+                    "limit",
+                    f"{self.name} spans {self.max_row:,} rows × {self.max_col:,} columns "
+                    f"(limit {self.max_cells:,} cells)",
+                )
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for byte in letters:
+        number = number * 26 + byte - 64
+    return number
+
+
+class _SharedStringsScanner(_Scanner):
+    """Refuse a shared-strings table that declares more entries than cells we accept."""
+
+    def __init__(self, limits: TableLimits) -> None:
+        self.max_cells = limits.max_cells
+        self.head = b""
+
+    def feed(self, chunk: bytes) -> None:
+        if len(self.head) >= 4096:
+            return
+        self.head += chunk[:4096]
+        start = self.head.find(b"<sst")
+        end = self.head.find(b">", start)
+        if start < 0 or end < 0:
+            return
+        for count in _SST_COUNTS.findall(self.head[start:end]):
+            if int(count) > self.max_cells:
+                raise Unscannable("limit", f"shared strings declare {int(count):,} entries")
+        self.head = b"x" * 4096
+
+
+class _OdsScanner(_Scanner):
+    """Bound the cells calamine will expand from repeated rows and columns in content.xml."""
+
+    def __init__(self, limits: TableLimits) -> None:
+        self.max_cells = limits.max_cells
+        self.parts: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> None:
+        self.parts.append(chunk)
+
+    def finish(self) -> None:
+        content = b"".join(self.parts)
+        self.parts = []
+        done = rows = width = row = col = repeat = 0
+        used = False
+        for match in _ODS_TOKEN.finditer(content):
+            token = match.group(0)
+            if token.startswith(b"<table:table-row"):
+                found = _ODS_ROWS_REPEATED.search(match.group(1))
+                repeat = int(found.group(1)) if found else 1
+                col, used = 0, False
+                if match.group(2):  # an empty, self-closed row
+                    row += repeat
+            elif token == b"</table:table-row>":
+                if used:
+                    rows = row + repeat
+                row += repeat
+            elif token.startswith((b"<table:table-cell", b"<table:covered")):
+                attrs = match.group(3)
+                found = _ODS_COLS_REPEATED.search(attrs)
+                cells = int(found.group(1)) if found else 1
+                if b"value-type" in attrs or not match.group(4):
+                    used = True
+                    width = max(width, col + cells)
+                col += cells
+            else:  # a new table
+                done += rows * width
+                rows = width = row = 0
+            if done + rows * width > self.max_cells:
+                raise Unscannable("limit", f"spreadsheet spans over {self.max_cells:,} cells")
+
+
+# --- CSV and TSV ---------------------------------------------------------------------------------
+
+_DELIMITERS: Final = (",", "\t", ";", "|")
+_SAMPLE: Final = 64 * 1024
+_BOMS: Final = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# When no encoding decodes cleanly, fewest errors wins, then this order. Western Excel
+# exports are cp1252.
+_CANDIDATES: Final = ("cp932", "euc_jp", "utf-8", "cp1252")
+
+def read_delimited(
+    data: bytes, *, name: str, limits: TableLimits = DEFAULT_TABLE_LIMITS
+) -> list[Sheet]:
+    """Read CSV/TSV bytes into one sheet named ``name``.
+
+    The encoding (BOM, UTF-8, cp932, EUC-JP, UTF-16) and the delimiter (comma, tab,
+    semicolon, pipe) are detected; bytes that do not decode become U+FFFD and NUL bytes are
+    dropped, so this never fails on bad text. Raises Unscannable("limit") beyond ``limits``.
+    """
+    if len(data) > limits.max_unpacked:
+        raise Unscannable("limit", f"{len(data):,} bytes of text exceed {limits.max_unpacked:,}")
+    try:
+        text = decode_text(data)
+        delimiter = sniff_delimiter(text[:_SAMPLE])
+        rows = _parse(text, delimiter, limits)
+    except MemoryError:
+        raise Unscannable("limit", "table too large to load in memory") from None
+    return [Sheet(name=name, rows=rows)]
+
+
+def looks_delimited(data: bytes) -> bool:
+    """Say whether text holds a delimited table: 3+ consecutive lines with the same columns.
+
+    Prose and signatures do not count; a pasted customer list (CSV or tab-separated, as
+    copied from Excel) does, even with a greeting above and a signature below.
+    """
+    sample = data[:_SAMPLE]
+    if not sample.strip():
+        return False
+    text = decode_text(_cut_at_newline(sample))
+    best = _best_delimiter(text)
+    return best is not None and best[1] >= 3
+
+
+def decode_text(data: bytes) -> str:
+    """Decode text of unknown encoding; never raises.
+
+    BOMs decide first; then UTF-8, EUC-JP and cp932 (Shift_JIS) are tried strictly on a sample
+    cut at a newline, and failing those the encoding with the fewest undecodable bytes (cp1252
+    for Western exports). We tried charset-normalizer: as fast, but wrong on short EUC-JP, on
+    NEC symbols such as ① and ㈱, and on mostly-ASCII cp932 (docs/benchmarks.md). A file
+    that mixes encodings is decoded line by line.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace").replace("\x00", "")
+    if _looks_utf16(data[:4096]):
+        encoding = "utf-16-le" if data[1:2] == b"\x00" else "utf-16-be"
+        return data.decode(encoding, errors="replace").replace("\x00", "")
+    data = data.replace(b"\x00", b"")
+    encoding = _guess_encoding(_cut_at_newline(data[:_SAMPLE]))
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        return _decode_lines(data, encoding)
+
+
+def _looks_utf16(head: bytes) -> bool:
+    if len(head) < 16:
+        return False
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    return max(even, odd) > len(head) // 4 and min(even, odd) < len(head) // 40
+
+
+def _cut_at_newline(sample: bytes) -> bytes:
+    cut = sample.rfind(b"\n")
+    return sample[: cut + 1] if cut > 0 else sample
+
+
+def _guess_encoding(sample: bytes) -> str:
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data":
+            return "utf-8"
+    # EUC-JP is the strictest: cp932 text carries lead bytes 0x81-0x9F that EUC-JP never
+    # uses, and Latin-1 letters next to ASCII are not EUC-JP pairs. So test it first.
+    for encoding in ("euc_jp", "cp932"):
+        try:
+            sample.decode(encoding)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    errors = [
+        (sample.decode(encoding, errors="replace").count("\ufffd"), order, encoding)
+        for order, encoding in enumerate(_CANDIDATES)
+    ]
+    return min(errors)[2]
+
+
+def _decode_lines(data: bytes, encoding: str) -> str:
+    order = [encoding, *(e for e in _CANDIDATES if e != encoding)]
+    lines = []
+    for line in data.splitlines(keepends=True):
+        for candidate in order:
+            try:
+                lines.append(line.decode(candidate))
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            lines.append(line.decode(encoding, errors="replace"))
+    return "".join(lines)
+
+
+def sniff_delimiter(sample: str) -> str:
+    """Pick the delimiter with the longest run of lines that split into the same columns."""
+    best = _best_delimiter(sample)
+    return best[0] if best else ","
+
+
+def _best_delimiter(sample: str) -> tuple[str, int] | None:
+    lines = [line for line in sample.splitlines()[:200] if line.strip()]
+    best: tuple[int, int, str] | None = None
+    for delimiter in _DELIMITERS:
+        run = longest = 0
+        previous = -1
+        for line in lines:
+            count = _count_outside_quotes(line, delimiter)
+            if count and count == previous:
+                run += 1
+            else:
+                run = 1 if count else 0
+            previous = count
+            longest = max(longest, run)
+        minimum = 1 if delimiter == "\t" else 2
+        usable = [line for line in lines if _count_outside_quotes(line, delimiter) >= minimum]
+        if longest >= 2 and usable:
+            score = (longest, len(usable), delimiter)
+            if best is None or score[:2] > best[:2]:
+                best = score
+    return (best[2], best[0]) if best else None
+
+
+def _count_outside_quotes(line: str, delimiter: str) -> int:
+    if '"' not in line:
+        return line.count(delimiter)
+    return sum(part.count(delimiter) for part in line.split('"')[0::2])
+
+
+def _parse(text: str, delimiter: str, limits: TableLimits) -> list[list[str]]:
+    rows = _read_rows(text, delimiter, csv.QUOTE_MINIMAL, limits)
+    if rows is None or _quote_swallowed_lines(text, rows):
+        # A stray quote can turn the rest of a file into one field; read it without quoting.
+        unquoted = _read_rows(text, delimiter, csv.QUOTE_NONE, limits)
+        if unquoted is not None and (rows is None or len(unquoted) > len(rows)):
+            rows = unquoted
+    return rows or []
+
+
+def _read_rows(
+    text: str, delimiter: str, quoting: Literal[0, 3], limits: TableLimits
+) -> list[list[str]] | None:
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=False
+    )
+    rows: list[list[str]] = []
+    cells = 0
+    try:
+        for row in reader:
+            rows.append(row)
+            cells += len(row)
+            if len(rows) > limits.max_rows or cells > limits.max_cells:
+                raise Unscannable(
+                    "limit",
+                    f"table exceeds {limits.max_rows:,} rows or {limits.max_cells:,} cells",
+                )
+    except csv.Error:
+        return None
+    return rows
+
+
+def _quote_swallowed_lines(text: str, rows: list[list[str]]) -> bool:
+    lines = text.count("\n")
+    if lines < 10 or len(rows) >= lines * 0.9:
+        return False
+    return any(len(cell) > 2000 and cell.count("\n") > 20 for row in rows for cell in row)

@@ -190,18 +190,36 @@ def _plan(sheet: Sheet, vocab: Vocabulary) -> _SheetPlan:
 
 
 def _find_header(rows: Sequence[Sequence[object]], vocab: Vocabulary) -> int | None:
-    best, best_score = None, 0
+    """Pick the row that names the most columns (then the widest); title rows lose to it."""
+    best: tuple[int, int] = (0, 0)
+    found = None
     limit = min(len(rows), _HEADER_SCAN_ROWS)
     widest = max((sum(1 for c in rows[i] if c not in EMPTY) for i in range(limit)), default=0)
     for i in range(limit):
         cells = [c for c in rows[i] if c not in EMPTY]
         if not cells or not all(isinstance(c, str) for c in cells):
             continue
-        score = sum(1 for c in cells if vocab.lookup(c))
-        enough = score >= 2 or (score == 1 and len(cells) <= 2 and widest <= 2)
-        if enough and score > best_score:
-            best, best_score = i, score
-    return best
+        score = (sum(1 for c in cells if vocab.lookup(c)), len(cells))
+        matches, width = score
+        if matches >= 2:
+            enough = True
+        elif matches == 1 and width >= 2:  # one known word among labels that are not data
+            enough = not any(_looks_like_data(c) for c in cells)  # type: ignore[arg-type]
+        else:
+            enough = matches == 1 and widest <= 2
+        if enough and score > best:
+            best, found = score, i
+    return found
+
+
+def _looks_like_data(text: str) -> bool:
+    text = v.nfkc(text)
+    return (
+        any(ch.isdigit() for ch in text)
+        or "@" in text
+        or v.person_name_convincing(text)
+        or len(text) > 30
+    )
 
 
 def _sample_rows(rows: Sequence[Sequence[object]], start: int) -> list[Sequence[object]]:
@@ -362,7 +380,9 @@ def _check_bank(value: object, text: str, strict: bool) -> bool:
 
 
 def _check_company(value: object, text: str, strict: bool) -> bool:
-    return v.org_like(text) if strict else bool(text) and not text.replace(".", "").isdigit()
+    if strict:
+        return v.org_like(text)
+    return any(ch.isalpha() for ch in text) and "@" not in text and v.phone_digits(text) is None
 
 
 _CHECKS: Final[dict[str, Callable[[object, str, bool], bool]]] = {
@@ -488,7 +508,10 @@ def _count(plan: _SheetPlan, persons: _Persons, samples: dict[str, list[str]]) -
         group_blank[group] = (
             blank if previous is None else list(map(operator.and_, previous, blank))
         )
-    anchors = [group_blank[g] for g in group_blank if g == "name" or g in IDENTIFIER_KINDS]
+    identifiers = IDENTIFIER_KINDS
+    if "name" not in group_blank and any(c.kind == "company_name" for c in plan.columns):
+        identifiers = identifiers - {"email"}  # without a person's name, the firm's address
+    anchors = [group_blank[g] for g in group_blank if g == "name" or g in identifiers]
     if not anchors or len(group_blank) < 2:
         return nonblank, 0
     no_anchor, *more = anchors
@@ -616,27 +639,29 @@ def _collect_keys(
                 persons.add(kind, ids, names, keys)
 
 
+def _all_text(values: Sequence[object]) -> bool:
+    return {*map(type, values)} <= {str}
+
+
 def _no_spaces(values: Sequence[object]) -> list[object]:
-    try:
+    if _all_text(values):
         return list(map("".join, map(str.split, values)))  # type: ignore[arg-type]
-    except TypeError:
-        return [
-            "".join(value.split()) if isinstance(value, str) else _non_text_key(value)
-            for value in values
-        ]
+    return [
+        "".join(value.split()) if isinstance(value, str) else _non_text_key(value)
+        for value in values
+    ]
 
 
 def _phone_keys(values: Sequence[object]) -> list[object]:
-    try:
+    keys: list[object]
+    if _all_text(values):
         keys = list(map(methodcaller("replace", "-", ""), values))
-    except AttributeError:
+        joined = "".join(keys)  # type: ignore[arg-type]
+    else:
         keys = [
             value.replace("-", "") if isinstance(value, str) else _non_text_key(value)
             for value in values
         ]
-    try:
-        joined = "".join(keys)
-    except TypeError:
         joined = "".join(k for k in keys if isinstance(k, str))
     if not joined.isdigit():  # other separators, full-width digits, +81
         keys = [v.phone_digits(v.nfkc(k)) or k if isinstance(k, str) else k for k in keys]
@@ -644,10 +669,9 @@ def _phone_keys(values: Sequence[object]) -> list[object]:
 
 
 def _lowered(values: Sequence[object]) -> list[object]:
-    try:
+    if _all_text(values):
         return list(map(methodcaller("lower"), values))
-    except AttributeError:
-        return [value.lower() if isinstance(value, str) else value for value in values]
+    return [value.lower() if isinstance(value, str) else value for value in values]
 
 
 def _non_text_key(value: object) -> object:
@@ -735,6 +759,12 @@ def _mask_chassis(text: str) -> str:
     return f"{model}-{'*' * max(len(serial) - 3, 1)}{serial[-3:]}" if dash else _mask_default(text)
 
 
+def _mask_address(text: str) -> str:
+    if text.isascii():  # street first, city and state last: keep the last part, no digits
+        return "***, " + re.sub(r"\d", "*", text.replace("\n", ", ").rsplit(",", 1)[-1].strip())
+    return text[: min(6, max(len(text) // 3, 1))] + "***"
+
+
 def _mask_plate(text: str) -> str:
     head, serial = text[:-5], text[-5:]
     return head + re.sub(r"\d", "*", serial)
@@ -759,7 +789,7 @@ _MASKS: Final[dict[str, Callable[[str], str]]] = {
     "person_name": _mask_name,
     "kana_name": _mask_name,
     "postal_code": _mask_postal,
-    "address": lambda text: text[: min(6, max(len(text) // 3, 1))] + "***",
+    "address": _mask_address,
     "licence_plate": _mask_plate,
     "my_number": _mask_tail(2),
     "card_number": _mask_tail(4),

@@ -21,7 +21,7 @@ from dlp_proxy.inspect.model import Sheet, Unscannable
 class TableLimits:
     """Bounds on what one file may make us hold in memory; beyond them it is Unscannable."""
 
-    max_cells: int = 12_000_000  # cells across all sheets, counted over each sheet's used area
+    max_cells: int = 8_000_000  # cells across all sheets, counted over each sheet's used area
     max_rows: int = 1_100_000  # rows across all sheets
     max_unpacked: int = 512 << 20  # bytes inside an xlsx/ods container, or of CSV text
     max_sheets: int = 1000
@@ -210,32 +210,45 @@ class _Scanner:
 
 
 class _SheetScanner(_Scanner):
-    """Bound the area calamine will allocate for one xlsx sheet: farthest row × column."""
+    """Bound the area calamine will allocate for one xlsx sheet: farthest row × column.
+
+    Most sheets have no reference beyond column Z or row 99,999; one cheap search per chunk
+    shows that. Once one does, every reference is read, earlier chunks included.
+    """
 
     def __init__(self, name: str, limits: TableLimits) -> None:
         self.name = name
         self.max_cells = limits.max_cells
         self.exact = limits.max_cells < _NEAR_AREA
         self.max_row = self.max_col = 0
+        self.seen: list[bytes] = []  # chunks read before the first far reference
         self.tail = b""
 
     def feed(self, chunk: bytes) -> None:
-        buffer = self.tail + chunk
-        self.tail = buffer[-24:]
-        if not self.exact and _FAR_REF.search(buffer):
+        joined = self.tail + chunk[:24]  # a reference cut in two by the chunk boundary
+        self.tail = chunk[-24:]
+        if not self.exact:
+            self.seen.append(chunk)
+            if not (_FAR_REF.search(chunk) or _FAR_REF.search(joined)):
+                return
             self.exact = True
-            self.max_row, self.max_col = 99_999, 26  # what held for every chunk before this one
-        if self.exact:
-            for letters, digits in _REF.findall(buffer):
-                self.max_row = max(self.max_row, int(digits))
-                if letters:
-                    self.max_col = max(self.max_col, _column_number(letters))
-            if self.max_row * max(self.max_col, 1) > self.max_cells:
-                raise Unscannable(
-                    "limit",
-                    f"{self.name} spans {self.max_row:,} rows × {self.max_col:,} columns "
-                    f"(limit {self.max_cells:,} cells)",
-                )
+            self._read(b"".join(self.seen))
+            self.seen = []
+        else:
+            self._read(joined)
+            self._read(chunk)
+        if self.max_row * max(self.max_col, 1) > self.max_cells:
+            raise Unscannable(
+                "limit",
+                f"{self.name} has cells out to row {self.max_row:,} and column "
+                f"{self.max_col:,} (limit {self.max_cells:,} cells)",
+            )
+
+    def _read(self, buffer: bytes) -> None:
+        for letters, digits in _REF.findall(buffer):
+            self.max_row = max(self.max_row, int(digits))
+            if letters:
+                self.max_col = max(self.max_col, _column_number(letters))
 
 
 def _column_number(letters: bytes) -> int:
@@ -321,6 +334,7 @@ _BOMS: Final = (
 # exports are cp1252.
 _CANDIDATES: Final = ("cp932", "euc_jp", "utf-8", "cp1252")
 
+
 def read_delimited(
     data: bytes, *, name: str, limits: TableLimits = DEFAULT_TABLE_LIMITS
 ) -> list[Sheet]:
@@ -334,6 +348,8 @@ def read_delimited(
         raise Unscannable("limit", f"{len(data):,} bytes of text exceed {limits.max_unpacked:,}")
     try:
         text = decode_text(data)
+        if "\n" not in text and "\r" in text:  # classic Mac line ends
+            text = text.replace("\r", "\n")
         delimiter = sniff_delimiter(text[:_SAMPLE])
         rows = _parse(text, delimiter, limits)
     except MemoryError:
@@ -475,9 +491,7 @@ def _parse(text: str, delimiter: str, limits: TableLimits) -> list[list[str]]:
 def _read_rows(
     text: str, delimiter: str, quoting: Literal[0, 3], limits: TableLimits
 ) -> list[list[str]] | None:
-    reader = csv.reader(
-        io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=False
-    )
+    reader = csv.reader(_lines(text), delimiter=delimiter, quoting=quoting, strict=False)
     rows: list[list[str]] = []
     cells = 0
     try:
@@ -492,6 +506,16 @@ def _read_rows(
     except csv.Error:
         return None
     return rows
+
+
+def _lines(text: str) -> Iterator[str]:
+    """Yield lines with their endings, one at a time (io.StringIO would copy the text as UCS-4)."""
+    start, end = 0, len(text)
+    while start < end:
+        stop = text.find("\n", start)
+        stop = end if stop < 0 else stop + 1
+        yield text[start:stop]
+        start = stop
 
 
 def _quote_swallowed_lines(text: str, rows: list[list[str]]) -> bool:

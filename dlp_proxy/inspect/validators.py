@@ -74,7 +74,7 @@ PREFECTURES: Final = (
 )
 # fmt: on
 _ADDRESS_JA = re.compile(
-    "^(?:" + "|".join(PREFECTURES) + ")"
+    "^(?:" + "|".join(PREFECTURES) + ").{2}"
     rf"|^[{_KANJI}{_KANA}]{{1,8}}[市区町村郡].*(?:\d|丁目|番地|番|号)"
 )
 _ADDRESS_EN = re.compile(

@@ -1,0 +1,211 @@
+"""Hostile and broken files for the readers: each must end in an Unscannable or a finding."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import msoffcrypto
+import openpyxl
+
+MAIN_NS = b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+XML_HEAD = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+
+
+def small_xlsx(rows: int = 20) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["氏名", "電話番号", "メールアドレス"])
+    for i in range(rows):
+        sheet.append([f"山田 太郎{i}", f"090-1234-{i:04d}", f"taro{i}@example.jp"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def replace_members(xlsx: bytes, replacements: dict[str, bytes]) -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(xlsx))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, replacements.get(info.filename, source.read(info)))
+        for name, data in replacements.items():
+            if name not in source.namelist():
+                target.writestr(name, data)
+    return out.getvalue()
+
+
+def sheet_xml(body: bytes, prolog: bytes = b"") -> bytes:
+    return (
+        XML_HEAD
+        + prolog
+        + b"<worksheet "
+        + MAIN_NS
+        + b"><sheetData>"
+        + body
+        + b"</sheetData></worksheet>"
+    )
+
+
+def inline(ref: str, text: str = "x") -> bytes:
+    return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'.encode()
+
+
+def truncated() -> bytes:
+    data = small_xlsx()
+    return data[: len(data) // 2]
+
+
+def damaged_deflate() -> bytes:
+    """Bytes inside the compressed sheet flipped: the zip directory is intact."""
+    data = bytearray(small_xlsx(400))
+    archive = zipfile.ZipFile(io.BytesIO(bytes(data)))
+    info = archive.getinfo("xl/worksheets/sheet1.xml")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for i in range(start + 40, start + min(info.compress_size, 400), 7):
+        data[i] ^= 0x5A
+    return bytes(data)
+
+
+def not_xml_sheet() -> bytes:
+    return replace_members(
+        small_xlsx(), {"xl/worksheets/sheet1.xml": b"\x00\x01garbage<<<>>>" * 50}
+    )
+
+
+def billion_laughs() -> bytes:
+    entities = b'<!ENTITY lol "lol">'
+    for level in range(1, 10):
+        refs = b"".join(f"&lol{'' if level == 1 else level - 1};".encode() for _ in range(10))
+        entities += f'<!ENTITY lol{level} "'.encode() + refs + b'">'
+    prolog = b"<!DOCTYPE worksheet [" + entities + b"]>"
+    body = b'<row r="1"><c r="A1" t="inlineStr"><is><t>&lol9;</t></is></c></row>'
+    return replace_members(small_xlsx(), {"xl/worksheets/sheet1.xml": sheet_xml(body, prolog)})
+
+
+def far_cell() -> bytes:
+    """Two cells, A1 and XFD1048576: calamine would allocate 17 billion cells and abort."""
+    body = (
+        b'<row r="1">'
+        + inline("A1")
+        + b'</row><row r="1048576">'
+        + inline("XFD1048576")
+        + b"</row>"
+    )
+    return replace_members(small_xlsx(), {"xl/worksheets/sheet1.xml": sheet_xml(body)})
+
+
+def wide_and_tall() -> bytes:
+    body = (
+        b'<row r="1">'
+        + inline("A1")
+        + inline("XFD1")
+        + b'</row><row r="3000">'
+        + inline("A3000")
+        + b"</row>"
+    )
+    return replace_members(small_xlsx(), {"xl/worksheets/sheet1.xml": sheet_xml(body)})
+
+
+def shared_strings_count() -> bytes:
+    """A shared-string table declaring four billion entries (calamine preallocates them)."""
+    data = small_xlsx()
+    source = zipfile.ZipFile(io.BytesIO(data))
+    types = source.read("[Content_Types].xml").replace(
+        b"</Types>",
+        b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+        b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+    )
+    rels = source.read("xl/_rels/workbook.xml.rels").replace(
+        b"</Relationships>",
+        b'<Relationship Id="rIdS" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        b'relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>',
+    )
+    sst = (
+        XML_HEAD
+        + b"<sst "
+        + MAIN_NS
+        + b' count="4000000000" uniqueCount="4000000000"><si><t>a</t></si></sst>'
+    )
+    body = b'<row r="1"><c r="A1" t="s"><v>0</v></c></row>'
+    return replace_members(
+        data,
+        {
+            "xl/worksheets/sheet1.xml": sheet_xml(body),
+            "xl/sharedStrings.xml": sst,
+            "[Content_Types].xml": types,
+            "xl/_rels/workbook.xml.rels": rels,
+        },
+    )
+
+
+def inflating_sheet(size: int) -> bytes:
+    """A sheet whose XML inflates to ``size`` bytes of padding (a zip bomb in small)."""
+    padding = b"<!--" + b"0" * size + b"-->"
+    body = b'<row r="1">' + inline("A1") + b"</row>" + padding
+    return replace_members(small_xlsx(), {"xl/worksheets/sheet1.xml": sheet_xml(body)})
+
+
+def ods(body: str) -> bytes:
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+        '<office:body><office:spreadsheet><table:table table:name="S1">'
+        f"{body}</table:table></office:spreadsheet></office:body></office:document-content>"
+    )
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+        'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" '
+        'manifest:version="1.2">'
+        '<manifest:file-entry manifest:full-path="/" '
+        'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+        "</manifest:manifest>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
+        archive.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+ODS_CELL = '<table:table-cell office:value-type="string"><text:p>x</text:p></table:table-cell>'
+
+
+def ods_repeat_bomb() -> bytes:
+    """One written cell repeated 60,000 rows × 1,000 columns: calamine expands them all."""
+    return ods(
+        f"<table:table-row>{ODS_CELL}</table:table-row>"
+        '<table:table-row table:number-rows-repeated="60000">'
+        '<table:table-cell table:number-columns-repeated="1000"/></table:table-row>'
+        '<table:table-row><table:table-cell table:number-columns-repeated="1000"/>'
+        f"{ODS_CELL}</table:table-row>"
+    )
+
+
+def ods_trailing_empty_rows() -> bytes:
+    """What LibreOffice writes after the data: a million empty rows, harmless."""
+    rows = "".join(
+        "<table:table-row>"
+        + ODS_CELL.replace("x", name)
+        + ODS_CELL.replace("x", phone)
+        + "</table:table-row>"
+        for name, phone in (
+            ("氏名", "電話"),
+            ("山田 太郎", "090-1234-5678"),
+            ("鈴木 花子", "080-1111-2222"),
+        )
+    )
+    return ods(
+        rows + '<table:table-row table:number-rows-repeated="1048573">'
+        '<table:table-cell table:number-columns-repeated="1024"/></table:table-row>'
+    )
+
+
+def encrypted_xlsx() -> bytes:
+    out = io.BytesIO()
+    msoffcrypto.OfficeFile(io.BytesIO(small_xlsx())).encrypt("secret", out)
+    return out.getvalue()

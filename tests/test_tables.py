@@ -95,6 +95,31 @@ def test_zip_bomb_member_hits_the_unpack_limit() -> None:
     assert caught.value.reason == "limit"
 
 
+def test_a_member_lying_about_its_size_is_not_inflated(tmp_path: Path) -> None:
+    """Checked in a process limited to 512 MiB: the hidden 1 GiB must never be inflated."""
+    path = tmp_path / "lying.xlsx"
+    path.write_bytes(hostile.lying_member_size(1 << 30))
+    script = textwrap.dedent(
+        f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (512 << 20, 512 << 20))
+        from dlp_proxy.inspect.model import Unscannable
+        from dlp_proxy.inspect.tables import read_workbook
+        try:
+            read_workbook(open({str(path)!r}, "rb").read())
+        except Unscannable as exc:
+            print(exc.reason)
+        else:
+            print("finding")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() in ("corrupt", "finding")
+
+
 def test_garbage_sheet_xml_is_an_empty_finding_not_a_crash() -> None:
     findings = analyze(read_workbook(hostile.not_xml_sheet()))
     assert findings.personal_rows == 0

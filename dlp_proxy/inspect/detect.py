@@ -8,11 +8,10 @@ import operator
 import re
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import compress
-from operator import methodcaller
+from itertools import compress, repeat
 from typing import Final
 
 from dlp_proxy.inspect import validators as v
@@ -412,9 +411,19 @@ assert set(_CHECKS) == set(KINDS)
 # Row work is done a column at a time with list comprehensions and C-level map(); a 50,000-row
 # sheet must cost a fraction of what calamine needs to load it.
 
-_KEY_KINDS: Final = frozenset({"person_name", "kana_name", "email", "phone", "birth_date"})
-# The mailbox of an address without trailing digits or separators: "sales01@" -> "sales".
-_MAILBOX = re.compile(r"(?m)^[ \t]*([^@\n]*?)[\d_.\-]*@")
+_LONGEST_EMPTY: Final = max(len(text) for text in EMPTY if isinstance(text, str))
+
+
+def _alternation(words: Iterable[str]) -> str:
+    """A regex alternation grouped by first letter: the regex engine tries far fewer branches."""
+    by_first: dict[str, list[str]] = {}
+    for word in sorted(words, key=len, reverse=True):
+        by_first.setdefault(word[0], []).append(re.escape(word[1:]))
+    return "|".join(f"{re.escape(k)}(?:{'|'.join(v)})" for k, v in sorted(by_first.items()))
+
+
+# A role mailbox at the start of a line, digits and separators allowed: "sales01@", "info@".
+_ROLE_LINE = re.compile(rf"(?m)^[ \t]*(?:{_alternation(ROLE_MAILBOXES)})[\d._\-]*@")
 _TOTAL_WORDS: Final = (
     r"\s*(?:総合計|合計|小計|総計|累計|計|(?i:grand\s*total|sub\s*total|totals?|sum))"
     r"\s*(?:[:：()（]|\d|人|名|件|$)"
@@ -486,49 +495,115 @@ def _count(plan: _SheetPlan, persons: _Persons, samples: dict[str, list[str]]) -
     personal_cols = [c for c in plan.columns if c.kind in PERSONAL_KINDS]
     if not personal_cols or not data:
         return nonblank, 0
-    ragged = min(map(len, data)) <= max(c.index for c in plan.columns)
-    # Only the columns that feed identity keys are copied out; the others are looked at once.
-    keyed = {c.index for c in plan.columns if c.kind in _KEY_KINDS}
-    cells: dict[int, Sequence[object]] = {}
-    blanks: dict[int, list[bool]] = {}
-    group_blank: dict[str, list[bool]] = {}  # per group of columns: is the row empty there?
-    for col in personal_cols:
-        if col.index in keyed or col.kind == "email":
-            values = cells[col.index] = _column(data, col.index, ragged=ragged)
-            blank = list(map(EMPTY.__contains__, values))
-            if col.kind == "email":
-                blank = _role_emails_blank(values, blank)
-        elif ragged:
-            blank = [row[col.index] in EMPTY if col.index < len(row) else True for row in data]
-        else:
-            blank = list(map(EMPTY.__contains__, map(operator.itemgetter(col.index), data)))
-        blanks[col.index] = blank
-        group = "name" if col.kind in NAME_KINDS else col.kind
-        previous = group_blank.get(group)
-        group_blank[group] = (
-            blank if previous is None else list(map(operator.and_, previous, blank))
-        )
     identifiers = IDENTIFIER_KINDS
-    if "name" not in group_blank and any(c.kind == "company_name" for c in plan.columns):
+    if not any(c.kind in NAME_KINDS for c in personal_cols) and any(
+        c.kind == "company_name" for c in plan.columns
+    ):
         identifiers = identifiers - {"email"}  # without a person's name, the firm's address
-    anchors = [group_blank[g] for g in group_blank if g == "name" or g in identifiers]
-    if not anchors or len(group_blank) < 2:
+    groups: dict[str, list[_Classified]] = {}
+    for col in sorted(personal_cols, key=lambda c: c.kind not in NAME_KINDS | identifiers):
+        groups.setdefault("name" if col.kind in NAME_KINDS else col.kind, []).append(col)
+    anchor_groups = {g for g in groups if g == "name" or g in identifiers}
+    if not anchor_groups or len(groups) < 2:
         return nonblank, 0
-    no_anchor, *more = anchors
-    for other in more:
-        no_anchor = list(map(operator.and_, no_anchor, other))
-    first, *rest = group_blank.values()
-    blank_groups: list[int] = list(first)
-    for other in rest:
-        blank_groups = list(map(operator.add, blank_groups, other))
-    # Personal: a name or an identifier, and at least two groups filled in.
-    enough = map((len(group_blank) - 2).__ge__, blank_groups)
-    personal = map(operator.and_, map(operator.not_, no_anchor), enough)
-    candidates = list(compress(range(len(data)), personal))
-    candidates = _drop_labels(plan, data, cells, candidates, ragged=ragged)
-    _collect_keys(plan, cells, blanks, candidates, persons, whole=len(candidates) == len(data))
+    cells = _Cells(data, ragged=min(map(len, data)) <= max(c.index for c in plan.columns))
+    group_blank: dict[str, list[bool] | None] = {}
+    settled = False
+    for group, cols in groups.items():
+        blank = cells.blank(cols[0])
+        for col in cols[1:]:
+            blank = _both(blank, cells.blank(col))
+        group_blank[group] = blank
+        dense = [g for g, b in group_blank.items() if b is None]
+        if len(dense) >= 2 and anchor_groups.intersection(dense):
+            settled = True  # every row has an anchor and two attributes: look no further
+            break
+    if settled:
+        candidates = list(range(len(data)))
+    else:
+        candidates = _personal_rows(group_blank, anchor_groups, len(data))
+    candidates = _drop_labels(plan, cells, candidates)
+    _collect_keys(plan, cells, candidates, persons, whole=len(candidates) == len(data))
     _collect_samples(plan, data, candidates, samples)
     return nonblank, len(candidates)
+
+
+def _personal_rows(
+    group_blank: dict[str, list[bool] | None], anchor_groups: set[str], count: int
+) -> list[int]:
+    """Rows with a name or an identifier, and at least two groups of attributes filled in."""
+    no_anchor: list[bool] | None = [True] * count
+    for group in anchor_groups:
+        no_anchor = _both(no_anchor, group_blank[group])
+    partial = [b for b in group_blank.values() if b is not None]
+    blank_groups: list[int] = list(partial[0]) if partial else [0] * count
+    for other in partial[1:]:
+        blank_groups = list(map(operator.add, blank_groups, other))
+    enough = map((len(group_blank) - 2).__ge__, blank_groups)
+    anchored = map(operator.not_, no_anchor) if no_anchor is not None else repeat(True)
+    return list(compress(range(count), map(operator.and_, anchored, enough)))
+
+
+class _Cells:
+    """Columns of one sheet's data rows, copied out and checked for blanks only when asked."""
+
+    def __init__(self, data: list[Sequence[object]], *, ragged: bool) -> None:
+        self.data = data
+        self.ragged = ragged
+        self._values: dict[int, Sequence[object]] = {}
+        self._blanks: dict[int, list[bool] | None] = {}
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def values(self, index: int) -> Sequence[object]:
+        if index not in self._values:
+            self._values[index] = _column(self.data, index, ragged=self.ragged)
+        return self._values[index]
+
+    def blank(self, col: _Classified) -> list[bool] | None:
+        """Which rows are blank in ``col`` (None: none is). Role mailboxes count as blank."""
+        if col.index not in self._blanks:
+            blank = _blanks(self.values(col.index))
+            if col.kind == "email":
+                blank = _role_emails_blank(self.values(col.index), blank)
+            self._blanks[col.index] = blank
+        return self._blanks[col.index]
+
+
+def _name_columns(plan: _SheetPlan) -> list[int]:
+    """The columns whose text names the person in identity keys: kanji/latin, else kana."""
+    names = [c.index for c in plan.columns if c.kind == "person_name"]
+    return names or [c.index for c in plan.columns if c.kind == "kana_name"]
+
+
+def _blanks(values: Sequence[object]) -> list[bool] | None:
+    """Blank cells of a column, or None when it has none.
+
+    Hashing every cell for a set lookup costs more than the rest of the row work, so text
+    longer than any placeholder is passed over by its length alone.
+    """
+    try:
+        lengths = list(map(len, values))  # type: ignore[arg-type]
+    except TypeError:  # numbers or dates among the cells
+        return None if EMPTY.isdisjoint(values) else list(map(EMPTY.__contains__, values))
+    if min(lengths, default=_LONGEST_EMPTY + 1) > _LONGEST_EMPTY:
+        return None
+    short = [i for i, n in enumerate(lengths) if n <= _LONGEST_EMPTY]
+    blank_rows = [i for i in short if values[i] in EMPTY]
+    if not blank_rows:
+        return None
+    blank = [False] * len(values)
+    for i in blank_rows:
+        blank[i] = True
+    return blank
+
+
+def _both(a: list[bool] | None, b: list[bool] | None) -> list[bool] | None:
+    """Blank in both columns of a group (None: never blank)."""
+    if a is None or b is None:
+        return None
+    return list(map(operator.and_, a, b))
 
 
 def _column(data: list[Sequence[object]], index: int, *, ragged: bool) -> list[object]:
@@ -537,41 +612,30 @@ def _column(data: list[Sequence[object]], index: int, *, ragged: bool) -> list[o
     return list(map(operator.itemgetter(index), data))
 
 
-def _role_emails_blank(values: Sequence[object], blank: list[bool]) -> list[bool]:
+def _role_emails_blank(values: Sequence[object], blank: list[bool] | None) -> list[bool] | None:
     """Count role mailboxes (info@, sales@...) as blank: they name an organisation, not a person."""
     try:
         joined = "\n".join(values).lower()  # type: ignore[arg-type]
     except TypeError:  # a number or a date in an email column
         joined = "\n".join(value if isinstance(value, str) else "" for value in values).lower()
-    if ROLE_MAILBOXES.isdisjoint(_MAILBOX.findall(joined)):
+    if not _ROLE_LINE.search(joined):
         return blank
-    return [
-        b or (isinstance(value, str) and _role_mailbox(value))
-        for b, value in zip(blank, values, strict=True)
+    roles = [
+        isinstance(value, str) and _ROLE_LINE.match(value.lower()) is not None for value in values
     ]
+    return roles if blank is None else list(map(operator.or_, blank, roles))
 
 
-def _role_mailbox(address: str) -> bool:
-    match = _MAILBOX.match(address.lower())
-    return match is not None and match.group(1) in ROLE_MAILBOXES
-
-
-def _drop_labels(
-    plan: _SheetPlan,
-    data: list[Sequence[object]],
-    cells: dict[int, Sequence[object]],
-    candidates: list[int],
-    *,
-    ragged: bool,
-) -> list[int]:
+def _drop_labels(plan: _SheetPlan, cells: _Cells, candidates: list[int]) -> list[int]:
     """Skip repeated header rows and total rows (合計, 小計, Total) among the candidates."""
-    label_cols = {c.index for c in plan.columns if c.kind in NAME_KINDS}
+    label_cols = {c.index for c in plan.columns[:1] if c.kind in NAME_KINDS}
+    label_cols |= {next((c.index for c in plan.columns if c.kind in NAME_KINDS), -1)} - {-1}
     if not label_cols:
         label_cols = {min(c.index for c in plan.columns if c.kind in PERSONAL_KINDS)}
     header = plan.header
     drop: set[int] = set()
     for index in label_cols:
-        values = cells.get(index) or _column(data, index, ragged=ragged)
+        values = cells.values(index)
         head = header[index] if header is not None and index < len(header) else None
         pattern = _TOTAL_LINES
         if isinstance(head, str) and head.strip():
@@ -590,24 +654,15 @@ def _drop_labels(
 
 
 def _collect_keys(
-    plan: _SheetPlan,
-    cells: dict[int, Sequence[object]],
-    blanks: dict[int, list[bool]],
-    candidates: list[int],
-    persons: _Persons,
-    *,
-    whole: bool,
+    plan: _SheetPlan, cells: _Cells, candidates: list[int], persons: _Persons, *, whole: bool
 ) -> None:
-    by_kind: dict[str, list[int]] = {}
-    for col in plan.columns:
-        by_kind.setdefault(col.kind, []).append(col.index)
     count = len(candidates)
 
     def pick(index: int) -> Sequence[object]:
-        column = cells[index]
+        column = cells.values(index)
         return column if whole else [column[i] for i in candidates]
 
-    name_cols = by_kind.get("person_name") or by_kind.get("kana_name") or []
+    name_cols = _name_columns(plan)
     names: list[object] = [""] * count
     for index in name_cols:
         part = _no_spaces(pick(index))
@@ -615,7 +670,8 @@ def _collect_keys(
     ids = range(persons.rows, persons.rows + count)
     persons.rows += count
     for kind in ("email", "phone", "birth_date"):
-        for index in by_kind.get(kind, ()):
+        for col in (c for c in plan.columns if c.kind == kind):
+            index = col.index
             values = pick(index)
             keys: Sequence[object]
             if kind == "email":
@@ -624,7 +680,11 @@ def _collect_keys(
                 keys = _phone_keys(values)
             else:
                 keys = values
-            blank = blanks[index] if whole else [blanks[index][i] for i in candidates]
+            column_blank = cells.blank(col)
+            if column_blank is None:
+                blank = [False] * count
+            else:
+                blank = column_blank if whole else [column_blank[i] for i in candidates]
             if kind == "birth_date":
                 blank = list(map(operator.or_, blank, map(operator.not_, names)))
             if any(blank):
@@ -639,25 +699,26 @@ def _collect_keys(
                 persons.add(kind, ids, names, keys)
 
 
-def _all_text(values: Sequence[object]) -> bool:
-    return {*map(type, values)} <= {str}
+# The str methods below, unbound, raise TypeError on a number or a date (a bound method call
+# would not: datetime has a replace() of its own), which sends us to the slow path.
 
 
 def _no_spaces(values: Sequence[object]) -> list[object]:
-    if _all_text(values):
+    try:
         return list(map("".join, map(str.split, values)))  # type: ignore[arg-type]
-    return [
-        "".join(value.split()) if isinstance(value, str) else _non_text_key(value)
-        for value in values
-    ]
+    except TypeError:
+        return [
+            "".join(value.split()) if isinstance(value, str) else _non_text_key(value)
+            for value in values
+        ]
 
 
 def _phone_keys(values: Sequence[object]) -> list[object]:
     keys: list[object]
-    if _all_text(values):
-        keys = list(map(methodcaller("replace", "-", ""), values))
+    try:
+        keys = list(map(str.replace, values, repeat("-"), repeat("")))  # type: ignore[arg-type]
         joined = "".join(keys)  # type: ignore[arg-type]
-    else:
+    except TypeError:
         keys = [
             value.replace("-", "") if isinstance(value, str) else _non_text_key(value)
             for value in values
@@ -669,9 +730,10 @@ def _phone_keys(values: Sequence[object]) -> list[object]:
 
 
 def _lowered(values: Sequence[object]) -> list[object]:
-    if _all_text(values):
-        return list(map(methodcaller("lower"), values))
-    return [value.lower() if isinstance(value, str) else value for value in values]
+    try:
+        return list(map(str.lower, values))  # type: ignore[arg-type]
+    except TypeError:
+        return [value.lower() if isinstance(value, str) else value for value in values]
 
 
 def _non_text_key(value: object) -> object:

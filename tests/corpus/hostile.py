@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 
 import msoffcrypto
@@ -209,3 +210,41 @@ def encrypted_xlsx() -> bytes:
     out = io.BytesIO()
     msoffcrypto.OfficeFile(io.BytesIO(small_xlsx())).encrypt("secret", out)
     return out.getvalue()
+
+
+def lying_member_size(hidden: int = 64 << 20) -> bytes:
+    """Shared strings that declare 1,000 bytes but inflate to ``hidden`` (a zip bomb in disguise).
+
+    We pass members other than worksheets through without inflating them, because calamine
+    reads no more than a member declares; this file checks that it still does.
+    """
+    data = shared_strings_count()
+    head = XML_HEAD + b"<sst " + MAIN_NS + b' count="1" uniqueCount="1"><si><t>a</t></si><!--'
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as target:
+        for info in source.infolist():
+            if info.filename != "xl/sharedStrings.xml":
+                target.writestr(info.filename, source.read(info))
+                continue
+            with target.open(info.filename, "w") as sink:
+                sink.write(head)
+                block = b"0" * (16 << 20)
+                for _ in range(hidden // len(block)):
+                    sink.write(block)
+                sink.write(b"--></sst>")
+    patched = bytearray(out.getvalue())
+    name = b"xl/sharedStrings.xml"
+    position = 0
+    while (position := patched.find(b"PK\x03\x04", position)) >= 0:
+        length = struct.unpack_from("<H", patched, position + 26)[0]
+        if patched[position + 30 : position + 30 + length] == name:
+            struct.pack_into("<I", patched, position + 22, 1000)
+        position += 4
+    position = 0
+    while (position := patched.find(b"PK\x01\x02", position)) >= 0:
+        length = struct.unpack_from("<H", patched, position + 28)[0]
+        if patched[position + 46 : position + 46 + length] == name:
+            struct.pack_into("<I", patched, position + 24, 1000)
+        position += 4
+    return bytes(patched)

@@ -10,8 +10,9 @@ import pytest
 from dlp_proxy.inspect.model import TableFindings, Unscannable
 from tests.corpus import build
 from tests.corpus.evaluate import scan, score
+from tests.corpus.fixtures import corpus
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+__all__ = ["corpus"]  # the session fixture, imported for pytest
 GENERATED = [name for name, _ in build.BUILDERS]
 CONVERTED = [
     f"{Path(name).stem}.{fmt}"
@@ -19,12 +20,6 @@ CONVERTED = [
     for name, fmts in build.LIBREOFFICE_VARIANTS.items()
     if fmt in fmts
 ]
-
-
-@pytest.fixture(scope="session")
-def corpus() -> dict[str, build.CorpusFile]:
-    files = build.cached(ARTIFACTS, with_libreoffice=build.libreoffice() is not None)
-    return {f.name: f for f in files}
 
 
 def check(file: build.CorpusFile) -> TableFindings:

@@ -302,3 +302,34 @@ def test_odd_cells_do_not_break_analysis() -> None:
 def test_empty_input() -> None:
     assert analyze([]) == TableFindings(rows=0, personal_rows=0, persons=0)
     assert analyze([Sheet("e", [])]).rows == 0
+
+
+def test_a_data_row_made_of_header_words_is_not_a_header() -> None:
+    rows = [[f"Person {i}x", f"p{i}@example.org", f"(555) 234-{i:04d}"] for i in range(20)]
+    rows[5] = [
+        "April Price",
+        "april.price@example.org",
+        "(555) 234-9999",
+    ]  # "price" is a header word
+    found = run(*rows)
+    assert found.personal_rows == 20
+
+
+def test_namesakes_sharing_a_switchboard_stay_two_persons() -> None:
+    found = run(
+        ["氏名", "代表電話", "メール"],
+        ["佐藤 翔", "03-5555-0100", "sho.sato@example.jp"],
+        ["佐藤 翔", "03-5555-0100", "sho.sato2@example.jp"],
+        ["鈴木 花子", "03-5555-0100", "hanako@example.jp"],
+        ["東海林 凪", "03-5555-0100", "nagi@example.jp"],
+    )
+    assert (found.personal_rows, found.persons) == (4, 4)
+
+
+def test_thousands_of_blank_rows_stay_linear() -> None:
+    """Found by fuzzing: a total-row regex that could cross lines went quadratic here."""
+    rows: list[list[object]] = [HEADER, PEOPLE[0]]
+    rows += [["", "", ""]] * 60_000
+    rows += [PEOPLE[1], ["合計", "", ""]]
+    found = run(*rows)
+    assert found.personal_rows == 2

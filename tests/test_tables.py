@@ -25,7 +25,10 @@ from dlp_proxy.inspect.tables import (
     read_workbook,
     sniff_delimiter,
 )
-from tests.corpus import hostile
+from tests.corpus import build, hostile
+from tests.corpus.fixtures import corpus
+
+__all__ = ["corpus"]  # the session fixture, imported for pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,6 +61,22 @@ def test_reads_every_sheet_with_hidden_state() -> None:
     assert sheets[2].rows == [["氏名"], ["鈴木 花子"]]
 
 
+def test_xlsb_sheets_with_hidden_state() -> None:
+    data = hostile.xlsb(
+        [
+            (
+                "顧客",
+                0,
+                [(0, [(0, "氏名"), (1, "電話")]), (1, [(0, "山田 太郎"), (1, "090-1234-5678")])],
+            ),
+            ("隠し", 1, [(0, [(0, "x")])]),
+        ]
+    )
+    sheets = read_workbook(data)
+    assert [(s.name, s.hidden) for s in sheets] == [("顧客", False), ("隠し", True)]
+    assert analyze(sheets).personal_rows == 1
+
+
 def test_cell_types_come_through() -> None:
     data = xlsx(("S", "visible", [["a", 1, 2.5, dt.date(1970, 3, 1), True, None, "x"]]))
     (row,) = read_workbook(data)[0].rows
@@ -76,6 +95,8 @@ BAD_WORKBOOKS: dict[str, tuple[Callable[[], bytes], str]] = {
     "shared-strings-count": (hostile.shared_strings_count, "limit"),
     "ods-repeated-cells": (hostile.ods_repeat_bomb, "limit"),
     "encrypted-ooxml": (hostile.encrypted_xlsx, "encrypted"),
+    "xlsb-far-cell": (hostile.xlsb_far_cell, "limit"),
+    "xlsb-32-bit-column": (hostile.xlsb_huge_column, "limit"),
 }
 
 
@@ -137,6 +158,97 @@ def test_cell_limit_counts_all_sheets() -> None:
     with pytest.raises(Unscannable) as caught:
         read_workbook(data, limits=TableLimits(max_cells=2000))
     assert caught.value.reason == "limit"
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [hostile.xls_far_cell, hostile.xls_sst_count, hostile.xls_inverted_dimensions],
+    ids=["far-cell", "sst-count", "inverted-dimensions"],
+)
+def test_hostile_xls_records_are_refused(
+    corpus: dict[str, build.CorpusFile], patch: Callable[[bytes], bytes]
+) -> None:
+    """calamine aborts on the first and third; the SST count is refused defensively (calamine's
+    source preallocates it)."""
+    if "ja_customers.xls" not in corpus:
+        pytest.skip("LibreOffice (soffice) is not installed: run scripts/test-deps as root")
+    original = corpus["ja_customers.xls"].path.read_bytes()
+    assert len(read_workbook(original)[0].rows) > 200
+    with pytest.raises(Unscannable) as caught:
+        read_workbook(patch(original))
+    assert caught.value.reason == "limit", caught.value.detail
+
+
+@pytest.mark.timeout(120)
+def test_mutated_workbooks_never_crash(corpus: dict[str, build.CorpusFile], tmp_path: Path) -> None:
+    """Random byte damage to xls, xlsx and ods files, all read in one process: it must live.
+
+    Each file ends in a finding or an Unscannable; calamine aborting would kill the process.
+    (The xls far-cell test above came from a run of this with another seed.)
+    """
+    names = [
+        n for n in ("ja_customers.xls", "ja_customers.ods", "ja_customers.xlsx") if n in corpus
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(corpus[name].path.read_bytes())
+    script = textwrap.dedent(
+        f"""
+        import random, resource
+        from pathlib import Path
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+        from dlp_proxy.inspect.detect import analyze
+        from dlp_proxy.inspect.model import Unscannable
+        from dlp_proxy.inspect.tables import read_workbook
+        rng = random.Random(20240401)
+        originals = [Path({str(tmp_path)!r}, n).read_bytes() for n in {names!r}]
+        outcomes = {{"finding": 0, "unscannable": 0}}
+        for _ in range(150):
+            data = bytearray(rng.choice(originals))
+            for _ in range(rng.choice([1, 2, 5, 20])):
+                i = rng.randrange(len(data))
+                if rng.random() < 0.7:
+                    data[i] = rng.randrange(256)
+                else:
+                    data[i : i + 4] = rng.choice([bytes([255] * 4), bytes([255, 255, 255, 127])])
+            try:
+                analyze(read_workbook(bytes(data)))
+                outcomes["finding"] += 1
+            except Unscannable:
+                outcomes["unscannable"] += 1
+        print(outcomes["finding"] + outcomes["unscannable"])
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=110, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "150"
+
+
+def test_sparse_xls_from_libreoffice_within_the_scanner_memory_limit(
+    corpus: dict[str, build.CorpusFile],
+) -> None:
+    """xls caps a sheet at 65,536 x 256 cells; calamine still takes about 1 GiB for this one."""
+    if not corpus or "ja_customers.xls" not in corpus:
+        pytest.skip("LibreOffice (soffice) is not installed: run scripts/test-deps as root")
+    path = corpus["ja_customers.xls"].path.parent / build.SPARSE_XLS
+    script = textwrap.dedent(
+        f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+        from dlp_proxy.inspect.model import Unscannable
+        from dlp_proxy.inspect.tables import read_workbook
+        try:
+            read_workbook(open({str(path)!r}, "rb").read())
+        except Unscannable as exc:
+            print(exc.reason)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "limit"
 
 
 def test_calamine_aborts_on_a_far_cell_without_our_guard(tmp_path: Path) -> None:

@@ -200,6 +200,8 @@ def _find_header(rows: Sequence[Sequence[object]], vocab: Vocabulary) -> int | N
             continue
         score = (sum(1 for c in cells if vocab.lookup(c)), len(cells))
         matches, width = score
+        if any(_looks_like_value(c) for c in cells):  # type: ignore[arg-type]
+            continue  # "April Price, april.price@example.org": words of a header, but data
         if matches >= 2:
             enough = True
         elif matches == 1 and width >= 2:  # one known word among labels that are not data
@@ -209,6 +211,17 @@ def _find_header(rows: Sequence[Sequence[object]], vocab: Vocabulary) -> int | N
         if enough and score > best:
             best, found = score, i
     return found
+
+
+def _looks_like_value(text: str) -> bool:
+    """Header cells are labels: no email address, phone number, date or long number."""
+    text = v.nfkc(text)
+    return (
+        "@" in text
+        or sum(ch.isdigit() for ch in text) >= 5
+        or v.phone_digits(text) is not None
+        or v.parse_date(text) is not None
+    )
 
 
 def _looks_like_data(text: str) -> bool:
@@ -424,9 +437,11 @@ def _alternation(words: Iterable[str]) -> str:
 
 # A role mailbox at the start of a line, digits and separators allowed: "sales01@", "info@".
 _ROLE_LINE = re.compile(rf"(?m)^[ \t]*(?:{_alternation(ROLE_MAILBOXES)})[\d._\-]*@")
+# Applied to a whole column joined by newlines: no pattern may cross a line (no \s there),
+# or thousands of blank rows make the search quadratic.
 _TOTAL_WORDS: Final = (
-    r"\s*(?:総合計|合計|小計|総計|累計|計|(?i:grand\s*total|sub\s*total|totals?|sum))"
-    r"\s*(?:[:：()（]|\d|人|名|件|$)"
+    r"[ \t\u3000]*(?:総合計|合計|小計|総計|累計|計"
+    r"|(?i:grand[ \t]*total|sub[ \t]*total|totals?|sum))[ \t\u3000]*(?:[:：()（]|\d|人|名|件|$)"
 )
 _TOTAL_LINES: Final = re.compile(rf"(?m)^{_TOTAL_WORDS}")
 
@@ -687,16 +702,15 @@ def _collect_keys(
                 blank = column_blank if whole else [column_blank[i] for i in candidates]
             if kind == "birth_date":
                 blank = list(map(operator.or_, blank, map(operator.not_, names)))
+            row_ids: Sequence[int] = ids
+            row_names: Sequence[object] = names
             if any(blank):
                 keep = list(map(operator.not_, blank))
-                persons.add(
-                    kind,
-                    list(compress(ids, keep)),
-                    list(compress(names, keep)),
-                    list(compress(keys, keep)),
-                )
-            else:
-                persons.add(kind, ids, names, keys)
+                row_ids, row_names = list(compress(ids, keep)), list(compress(names, keep))
+                keys = list(compress(keys, keep))
+            if kind != "birth_date" and len(keys) >= 4 and 2 * len(set(keys)) < len(keys):
+                continue  # a switchboard or shop number shared by many rows: not a person's
+            persons.add(kind, row_ids, row_names, keys)
 
 
 # The str methods below, unbound, raise TypeError on a number or a date (a bound method call

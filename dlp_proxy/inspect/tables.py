@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final, Literal
 
+import olefile
 import python_calamine
 
 from dlp_proxy.inspect.model import Sheet, Unscannable
@@ -32,6 +33,9 @@ DEFAULT_TABLE_LIMITS: Final = TableLimits()
 _OLE_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTED_PACKAGE: Final = "EncryptedPackage".encode("utf-16-le")
 _SHEET_PART = re.compile(r"^xl/(?:worksheets|macrosheets|dialogsheets)/[^/]+\.xml$", re.IGNORECASE)
+_XLSB_PART = re.compile(
+    r"^xl/(?:(?:worksheets|macrosheets|dialogsheets)/[^/]+|sharedStrings)\.bin$", re.IGNORECASE
+)
 # A cell or row reference that could place a cell beyond column Z or row 99,999.
 _FAR_REF = re.compile(rb'r="(?:[A-Z]{2,}|[A-Z]*\d{6,})')
 _REF = re.compile(rb'\sr="([A-Z]{0,3})(\d{1,10})"')
@@ -53,9 +57,11 @@ def read_workbook(data: bytes, *, limits: TableLimits = DEFAULT_TABLE_LIMITS) ->
     Raises Unscannable("encrypted" | "corrupt" | "limit", detail); nothing else escapes.
     """
     try:
-        if data.startswith(_OLE_MAGIC) and _ENCRYPTED_PACKAGE in data:
-            raise Unscannable("encrypted", "password-protected Office file (OLE EncryptedPackage)")
-        if data.startswith(b"PK"):
+        if data.startswith(_OLE_MAGIC):
+            if _ENCRYPTED_PACKAGE in data:
+                raise Unscannable("encrypted", "password-protected Office file (EncryptedPackage)")
+            _check_xls(data, limits)
+        elif data.startswith(b"PK"):
             data = _repack(data, limits)
         return _load(data, limits)
     except Unscannable:
@@ -133,11 +139,7 @@ def _repack(data: bytes, limits: TableLimits) -> bytes:
         if member.is_dir():
             continue
         name = member.filename
-        scanner: _Scanner | None = None
-        if _SHEET_PART.match(name):
-            scanner = _SheetScanner(name, limits)
-        elif name == "content.xml" and "mimetype" in names:
-            scanner = _OdsScanner(limits)
+        scanner = _scanner_for(name, names, limits)
         raw = None if scanner else _raw_member(data, member)
         if raw is not None:
             if name == "xl/sharedStrings.xml":
@@ -154,6 +156,17 @@ def _repack(data: bytes, limits: TableLimits) -> bytes:
         # zipfile has checked the inflated bytes against member.CRC by now.
         entries.append(_Entry(name, zipfile.ZIP_STORED, member.CRC, chunks, member.file_size))
     return _write_zip(entries)
+
+
+def _scanner_for(name: str, names: set[str], limits: TableLimits) -> _Scanner | None:
+    """The check a member needs before calamine reads it, if any."""
+    if _SHEET_PART.match(name):
+        return _SheetScanner(name, limits)
+    if _XLSB_PART.match(name):
+        return _XlsbScanner(name, limits)
+    if name == "content.xml" and "mimetype" in names:
+        return _OdsScanner(limits)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +314,69 @@ def _check_shared_strings(head: bytes, limits: TableLimits) -> None:
             raise Unscannable("limit", f"shared strings declare {int(count):,} entries")
 
 
+class _XlsbScanner(_Scanner):
+    """The same bounds for xlsb: walk the binary records of a sheet or the shared strings.
+
+    A sheet's cells take their row from the last BrtRowHdr and their column from the cell
+    record; BrtBeginSst declares the shared-string count calamine preallocates.
+    """
+
+    _CELLS = frozenset(range(0x02, 0x0B))  # the cell records calamine reads (MS-XLSB 2.4)
+
+    def __init__(self, name: str, limits: TableLimits) -> None:
+        self.name = name
+        self.max_cells = limits.max_cells
+        self.parts: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> None:
+        self.parts.append(chunk)
+
+    def finish(self) -> None:
+        data = b"".join(self.parts)
+        self.parts = []
+        max_row = max_col = 0
+        for kind, body in _xlsb_records(data):
+            if kind == 0x0000 and len(body) >= 4:  # BrtRowHdr
+                max_row = max(max_row, min(int.from_bytes(body[:4], "little"), 0x100000) + 1)
+            elif kind in self._CELLS and len(body) >= 4:
+                max_col = max(max_col, int.from_bytes(body[:4], "little") + 1)
+            elif kind == 0x009F and len(body) >= 8:  # BrtBeginSst
+                for count in (body[:4], body[4:8]):
+                    if int.from_bytes(count, "little") > self.max_cells:
+                        raise Unscannable("limit", f"{self.name} declares too many strings")
+            if max_row * max_col > self.max_cells:
+                raise Unscannable(
+                    "limit",
+                    f"{self.name} has cells out to row {max_row:,} and column {max_col:,} "
+                    f"(limit {self.max_cells:,} cells)",
+                )
+
+
+def _xlsb_records(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """Yield (record type, body) from an xlsb part; a cut-off record ends the walk."""
+    position, end = 0, len(data)
+    while position < end:
+        kind = data[position] & 0x7F
+        if data[position] & 0x80:
+            if position + 1 >= end:
+                return
+            kind |= (data[position + 1] & 0x7F) << 7
+            position += 1
+        position += 1
+        size = shift = 0
+        for _ in range(4):
+            if position >= end:
+                return
+            byte = data[position]
+            position += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        yield kind, data[position : position + size]
+        position += size
+
+
 class _OdsScanner(_Scanner):
     """Bound the cells calamine will expand from repeated rows and columns in content.xml."""
 
@@ -341,6 +417,79 @@ class _OdsScanner(_Scanner):
                 rows = width = row = 0
             if done + rows * width > self.max_cells:
                 raise Unscannable("limit", f"spreadsheet spans over {self.max_cells:,} cells")
+
+
+# BIFF records (MS-XLS 2.3) that carry a cell: row in bytes 0-1, column in bytes 2-3.
+_BIFF_CELLS: Final = frozenset({0x0006, 0x0201, 0x0203, 0x0204, 0x0205, 0x027E, 0x00FD, 0x00D6})
+_BIFF_MULTI: Final = frozenset({0x00BD, 0x00BE})  # MulRk, MulBlank: last column at the end
+_BIFF_BOF, _BIFF_DIMENSIONS, _BIFF_SST = 0x0809, 0x0200, 0x00FC
+
+
+def _check_xls(data: bytes, limits: TableLimits) -> None:
+    """Bound what calamine will allocate for an xls file, as _repack does for zip containers.
+
+    calamine sizes each sheet from its farthest cell (rows and columns are 16-bit, so up to
+    4 billion cells), reserves what a DIMENSIONS record declares and preallocates the shared
+    strings an SST record declares. olefile reads the container first: a damaged one is
+    refused here rather than inside calamine.
+    """
+    try:
+        with olefile.OleFileIO(data) as container:
+            # (olefile takes str paths; its type stubs say bytes)
+            names = [n for n in ("Workbook", "Book") if container.exists(n)]  # type: ignore[arg-type]
+            if not names:
+                raise Unscannable("corrupt", "OLE file without a Workbook stream")
+            stream = container.openstream(names[0]).read()  # type: ignore[arg-type]
+    except Unscannable:
+        raise
+    except Exception as exc:  # olefile raises OSError, struct.error, IndexError...
+        raise Unscannable("corrupt", f"unreadable OLE container: {_short(exc)}") from None
+    if len(stream) > limits.max_unpacked:
+        raise Unscannable("limit", f"workbook stream of {len(stream):,} bytes")
+    for sheet, rows, columns in _biff_extents(stream):
+        if rows * columns > limits.max_cells:
+            raise Unscannable(
+                "limit",
+                f"xls {sheet} spans {rows:,} rows × {columns:,} columns "
+                f"(limit {limits.max_cells:,} cells)",
+            )
+
+
+def _biff_extents(stream: bytes) -> Iterator[tuple[str, int, int]]:
+    """Yield (what, rows, columns) bounds: per sheet substream, per DIMENSIONS and SST record."""
+    unpack = struct.unpack_from
+    position, end = 0, len(stream)
+    rows = columns = 0
+    substream = 0
+    while position + 4 <= end:
+        kind, size = unpack("<HH", stream, position)
+        body = position + 4
+        position = body + size
+        if position > end:
+            break
+        if kind in _BIFF_CELLS and size >= 4:
+            row, column = unpack("<HH", stream, body)
+            rows, columns = max(rows, row + 1), max(columns, column + 1)
+        elif kind in _BIFF_MULTI and size >= 6:
+            row = unpack("<H", stream, body)[0]
+            last = unpack("<H", stream, position - 2)[0]
+            rows, columns = max(rows, row + 1), max(columns, last + 1)
+        elif kind == _BIFF_BOF:
+            yield f"sheet {substream}", rows, columns
+            substream += 1
+            rows = columns = 0
+        elif kind == _BIFF_DIMENSIONS and size in (10, 14):
+            if size == 14:
+                first, last, first_col, last_col = unpack("<IIHH", stream, body)
+            else:
+                first, last, first_col, last_col = unpack("<HHHH", stream, body)
+            if (last and last <= first) or (last_col and last_col <= first_col):
+                yield "DIMENSIONS record", 1 << 32, 1  # calamine would underflow on it
+            yield "DIMENSIONS record", max(last - first, 0), max(last_col - first_col, 0)
+        elif kind == _BIFF_SST and size >= 8:
+            count = unpack("<i", stream, body + 4)[0]
+            yield "shared strings", count if count >= 0 else 1 << 32, 1
+    yield f"sheet {substream}", rows, columns
 
 
 # --- CSV and TSV ---------------------------------------------------------------------------------

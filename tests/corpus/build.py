@@ -1132,6 +1132,17 @@ LIBREOFFICE_VARIANTS = {
 }
 
 
+# Not part of the detection corpus: a hostile xls (cells in A1 and IV65536) for the readers.
+SPARSE_XLS = "hostile_sparse.xls"
+
+
+def write_sparse(path: Path) -> None:
+    book = openpyxl.Workbook()
+    book.active["A1"] = "x"
+    book.active["IV65536"] = "y"
+    book.save(path)
+
+
 def fingerprint() -> str:
     digest = hashlib.sha256()
     for path in sorted([Path(__file__), *DATA.iterdir()]):
@@ -1139,23 +1150,29 @@ def fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def build(out: Path, *, with_libreoffice: bool = True) -> list[CorpusFile]:
+def build(out: Path, *, with_libreoffice: bool = True, seed: int = SEED) -> list[CorpusFile]:
     """Write the corpus into ``out`` and return its files with their truth."""
     out.mkdir(parents=True, exist_ok=True)
-    people = Population()
+    people = Population(seed)
     files = []
     for index, (_, make) in enumerate(BUILDERS):
-        files.append(make(people, out, random.Random(SEED + index)))
+        files.append(make(people, out, random.Random(seed + index)))
     if with_libreoffice:
         by_name = {f.name: f for f in files}
+        sparse = out / SPARSE_XLS.replace(".xls", ".xlsx")
+        write_sparse(sparse)
         for fmt in ("xls", "ods"):
             sources = [
                 by_name[name].path for name, fmts in LIBREOFFICE_VARIANTS.items() if fmt in fmts
             ]
+            if fmt == "xls":
+                sources.append(sparse)
             lo_dir = out / f"libreoffice-{fmt}"
             lo_dir.mkdir(exist_ok=True)
             convert(sources, fmt, lo_dir)
             for source in sources:
+                if source == sparse:
+                    continue
                 original = by_name[source.name]
                 name = f"{source.stem}.{fmt}"
                 files.append(
@@ -1164,17 +1181,17 @@ def build(out: Path, *, with_libreoffice: bool = True) -> list[CorpusFile]:
     return files
 
 
-def cached(root: Path, *, with_libreoffice: bool = True) -> list[CorpusFile]:
+def cached(root: Path, *, with_libreoffice: bool = True, seed: int = SEED) -> list[CorpusFile]:
     """Build the corpus once per generator version (and reuse it on later runs).
 
     The truth travels with the files in truth.json, as the generator counted it.
     """
     root.mkdir(parents=True, exist_ok=True)
     suffix = "lo" if with_libreoffice else "nolo"
-    target = root / f"corpus-{fingerprint()}-{suffix}"
+    target = root / f"corpus-{fingerprint()}-{seed}-{suffix}"
     if not (target / "truth.json").exists():
         building = Path(tempfile.mkdtemp(prefix="building-", dir=root))
-        files = build(building, with_libreoffice=with_libreoffice)
+        files = build(building, with_libreoffice=with_libreoffice, seed=seed)
         records = [
             {
                 "name": f.name,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import io
 import struct
+import tempfile
 import zipfile
+from collections.abc import Callable
+from pathlib import Path
 
 import msoffcrypto
+import olefile
 import openpyxl
 
 MAIN_NS = b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
@@ -248,3 +252,130 @@ def lying_member_size(hidden: int = 64 << 20) -> bytes:
             struct.pack_into("<I", patched, position + 24, 1000)
         position += 4
     return bytes(patched)
+
+
+# --- xlsb, written record by record (MS-XLSB); LibreOffice cannot write it -------------------
+
+
+def _record(kind: int, body: bytes = b"") -> bytes:
+    head = bytearray([(kind & 0x7F) | (0x80 if kind > 0x7F else 0)])
+    if kind > 0x7F:
+        head.append(kind >> 7)
+    size = len(body)
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        head.append(byte | (0x80 if size else 0))
+        if not size:
+            return bytes(head) + body
+
+
+def _wide(text: str) -> bytes:
+    return struct.pack("<I", len(text)) + text.encode("utf-16-le")
+
+
+def xlsb(sheets: list[tuple[str, int, list[tuple[int, list[tuple[int, str]]]]]]) -> bytes:
+    """An xlsb workbook: sheets of (name, hidden state 0/1/2, [(row, [(column, text)])])."""
+    bundles = b"".join(
+        _record(0x9C, struct.pack("<II", state, i + 1) + _wide(f"rId{i + 1}") + _wide(name))
+        for i, (name, state, _) in enumerate(sheets)
+    )
+    workbook = _record(0x83) + _record(0x8F) + bundles + _record(0x90) + _record(0x84)
+    rels = "".join(
+        f'<Relationship Id="rId{i + 1}" Type="http://schemas.openxmlformats.org/officeDocument/'
+        f'2006/relationships/worksheet" Target="worksheets/sheet{i + 1}.bin"/>'
+        for i in range(len(sheets))
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+            'package/2006/content-types"><Default Extension="bin" ContentType="application/'
+            'vnd.ms-excel.sheet.binary.macroEnabled.main"/><Default Extension="rels" '
+            'ContentType="application/vnd.openxmlformats-package.relationships+xml"/></Types>',
+        )
+        archive.writestr(
+            "_rels/.rels",
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+            'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://'
+            'schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+            'Target="xl/workbook.bin"/></Relationships>',
+        )
+        archive.writestr("xl/workbook.bin", workbook)
+        archive.writestr(
+            "xl/_rels/workbook.bin.rels",
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+            f'openxmlformats.org/package/2006/relationships">{rels}</Relationships>',
+        )
+        for i, (_, _, rows) in enumerate(sheets):
+            body = _record(0x81) + _record(0x94, bytes(16)) + _record(0x91)
+            for row, cells in rows:
+                body += _record(0x00, struct.pack("<IIHHBI", row, 0, 300, 0, 0, 0))
+                for column, text in cells:
+                    body += _record(0x06, struct.pack("<I", column) + bytes(4) + _wide(text))
+            body += _record(0x92) + _record(0x82)
+            archive.writestr(f"xl/worksheets/sheet{i + 1}.bin", body)
+    return out.getvalue()
+
+
+def xlsb_far_cell() -> bytes:
+    return xlsb([("S", 0, [(0, [(0, "x")]), (1_048_575, [(16_383, "y")])])])
+
+
+def xlsb_huge_column() -> bytes:
+    """xlsb columns are 32-bit and calamine does not bound them."""
+    return xlsb([("S", 0, [(0, [(0, "x"), (4_000_000_000, "y")])])])
+
+
+# --- xls: patch the BIFF records of a file LibreOffice wrote ---------------------------------
+
+
+def patch_xls(xls: bytes, patch: Callable[[bytearray, int, int, int], bool]) -> bytes:
+    """Apply ``patch(stream, kind, body, size)`` to the BIFF records (same stream size)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "book.xls"
+        path.write_bytes(xls)
+        with olefile.OleFileIO(str(path), write_mode=True) as container:
+            stream = bytearray(container.openstream("Workbook").read())
+            position = 0
+            while position + 4 <= len(stream):
+                kind, size = struct.unpack_from("<HH", stream, position)
+                if patch(stream, kind, position + 4, size):
+                    break
+                position += 4 + size
+            container.write_stream("Workbook", bytes(stream))
+        return path.read_bytes()
+
+
+def xls_far_cell(xls: bytes) -> bytes:
+    """One LabelSst cell moved to row 65,000, column 65,535 (what our fuzzing found)."""
+
+    def far(stream: bytearray, kind: int, body: int, size: int) -> bool:
+        if kind != 0x00FD:
+            return False
+        struct.pack_into("<HH", stream, body, 65_000, 65_535)
+        return True
+
+    return patch_xls(xls, far)
+
+
+def xls_sst_count(xls: bytes) -> bytes:
+    def count(stream: bytearray, kind: int, body: int, size: int) -> bool:
+        if kind != 0x00FC:
+            return False
+        struct.pack_into("<i", stream, body + 4, 0x7FFFFFFF)
+        return True
+
+    return patch_xls(xls, count)
+
+
+def xls_inverted_dimensions(xls: bytes) -> bytes:
+    """A DIMENSIONS record whose last row comes before its first: calamine would underflow."""
+
+    def invert(stream: bytearray, kind: int, body: int, size: int) -> bool:
+        if kind != 0x0200 or size != 14:
+            return False
+        struct.pack_into("<II", stream, body, 5000, 10)
+        return True
+
+    return patch_xls(xls, invert)

@@ -1,13 +1,13 @@
 """Scan time of a 50,000-row × 8-column xlsx against python-calamine's bare load of it.
 
-    .venv/bin/python bench/scan_xlsx.py [--rows 50000] [--repeat 9] [--libreoffice]
+    .venv/bin/python bench/scan_xlsx.py [--rows 50000] [--repeat 9] [--libreoffice] [--xls-ods]
 
 Builds a synthetic customer list with openpyxl (cached in bench/results/), then, in the same
 run and alternating, times (a) python-calamine opening the file and converting every sheet to
 Python lists, and (b) dlp_proxy's read_workbook + analyze on the same bytes. Prints medians,
 the ratio (target: at most 1.5) and the peak RSS of each, measured in fresh processes.
 With --libreoffice the file is also re-saved by LibreOffice (shared strings, as Excel writes)
-and measured the same way.
+and measured the same way; with --xls-ods LibreOffice also converts it to xls and ods.
 """
 
 from __future__ import annotations
@@ -74,17 +74,17 @@ def build(rows: int, path: Path) -> None:
     book.save(path)
 
 
-def resave_with_libreoffice(source: Path, target: Path) -> None:
+def resave_with_libreoffice(source: Path, target: Path, fmt: str) -> None:
     office = shutil.which("soffice")
     if office is None:
-        raise SystemExit("--libreoffice needs soffice (scripts/test-deps installs it)")
+        raise SystemExit("LibreOffice (soffice) is needed; scripts/test-deps installs it")
     with tempfile.TemporaryDirectory() as profile, tempfile.TemporaryDirectory() as out:
         subprocess.run(
             [office, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to",
-             "xlsx:Calc MS Excel 2007 XML", "--outdir", out, str(source)],
-            check=True, capture_output=True, timeout=600,
+             fmt, "--outdir", out, str(source)],
+            check=True, capture_output=True, timeout=900,
         )  # fmt: skip
-        shutil.move(Path(out) / source.name, target)
+        shutil.move(Path(out) / f"{source.stem}.{fmt.partition(':')[0]}", target)
 
 
 def bare_load(data: bytes) -> int:
@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--libreoffice", action="store_true")
+    parser.add_argument("--xls-ods", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -169,12 +170,17 @@ def main() -> None:
         print(f"building {path.name} with openpyxl...", flush=True)
         build(args.rows, path)
     files = [("openpyxl (inline strings)", path)]
+    wanted = []
     if args.libreoffice:
-        resaved = RESULTS / f"customers-{args.rows}x8-libreoffice.xlsx"
-        if not resaved.exists():
-            print("re-saving with LibreOffice...", flush=True)
-            resave_with_libreoffice(path, resaved)
-        files.append(("LibreOffice (shared strings)", resaved))
+        wanted.append(("LibreOffice (shared strings)", "xlsx:Calc MS Excel 2007 XML", ".xlsx"))
+    if args.xls_ods:
+        wanted += [("LibreOffice xls", "xls", ".xls"), ("LibreOffice ods", "ods", ".ods")]
+    for label, fmt, suffix in wanted:
+        converted = RESULTS / f"customers-{args.rows}x8-libreoffice{suffix}"
+        if not converted.exists():
+            print(f"converting with LibreOffice to {suffix}...", flush=True)
+            resave_with_libreoffice(path, converted, fmt)
+        files.append((label, converted))
     for label, file in files:
         r = measure(label, file, args.repeat)
         print(

@@ -40,10 +40,7 @@ _XLSB_PART = re.compile(
 _FAR_REF = re.compile(rb'r="(?:[A-Z]{2,}|[A-Z]*\d{6,})')
 _REF = re.compile(rb'\sr="([A-Z]{0,3})(\d{1,10})"')
 _SST_COUNTS = re.compile(rb'\b(?:count|uniqueCount)="(\d+)"')
-_ODS_TOKEN = re.compile(
-    rb"<table:table-row(?=[\s/>])([^>]*?)(/?)>|</table:table-row>|"
-    rb"<table:(?:covered-)?table-cell(?=[\s/>])([^>]*?)(/?)>|<table:table(?=[\s>])[^>]*>"
-)
+_ODS_CELL = re.compile(rb"<table:(?:covered-)?table-cell(?=[\s/>])([^>]*?)(/?)>")
 _ODS_ROWS_REPEATED = re.compile(rb'number-rows-repeated="(\d+)"')
 _ODS_COLS_REPEATED = re.compile(rb'number-columns-repeated="(\d+)"')
 _CHUNK: Final = 4 << 20  # zipfile inflates 4 MiB reads faster than 1 MiB ones
@@ -378,7 +375,13 @@ def _xlsb_records(data: bytes) -> Iterator[tuple[int, bytes]]:
 
 
 class _OdsScanner(_Scanner):
-    """Bound the cells calamine will expand from repeated rows and columns in content.xml."""
+    """Bound the cells calamine will expand from repeated rows and columns in content.xml.
+
+    A table's extent is its last row with a value, times its widest such row (up to its last
+    value). LibreOffice ends every row with thousands of repeated empty cells and every table
+    with a million repeated empty rows; those are free. So rows are looked at one by one with
+    byte searches, and cell by cell only when a repeat comes before a value.
+    """
 
     def __init__(self, limits: TableLimits) -> None:
         self.max_cells = limits.max_cells
@@ -390,33 +393,46 @@ class _OdsScanner(_Scanner):
     def finish(self) -> None:
         content = b"".join(self.parts)
         self.parts = []
-        done = rows = width = row = col = repeat = 0
-        used = False
-        for match in _ODS_TOKEN.finditer(content):
-            token = match.group(0)
-            if token.startswith(b"<table:table-row"):
-                found = _ODS_ROWS_REPEATED.search(match.group(1))
-                repeat = int(found.group(1)) if found else 1
-                col, used = 0, False
-                if match.group(2):  # an empty, self-closed row
-                    row += repeat
-            elif token == b"</table:table-row>":
-                if used:
-                    rows = row + repeat
-                row += repeat
-            elif token.startswith((b"<table:table-cell", b"<table:covered")):
-                attrs = match.group(3)
-                found = _ODS_COLS_REPEATED.search(attrs)
-                cells = int(found.group(1)) if found else 1
-                if b"value-type" in attrs or not match.group(4):
-                    used = True
-                    width = max(width, col + cells)
-                col += cells
-            else:  # a new table
-                done += rows * width
-                rows = width = row = 0
-            if done + rows * width > self.max_cells:
+        area = 0
+        for table in re.split(rb"<table:table[\s>]", content)[1:]:
+            area += _ods_table_area(table)
+            if area > self.max_cells:
                 raise Unscannable("limit", f"spreadsheet spans over {self.max_cells:,} cells")
+
+
+def _ods_table_area(table: bytes) -> int:
+    used_rows = width = row = 0
+    for piece in table.split(b"<table:table-row")[1:]:
+        repeat = 1
+        head_end = piece.find(b">")
+        if piece.find(b"rows-repeated", 0, head_end) >= 0:
+            found = _ODS_ROWS_REPEATED.search(piece, 0, head_end)
+            repeat = int(found.group(1)) if found else 1
+        last = max(piece.rfind(b"value-type"), piece.rfind(b"</table:table-cell>"))
+        if last >= 0:
+            if piece.find(b"number-columns-repeated", 0, last) >= 0:
+                extent = _ods_row_extent(piece)
+            else:
+                extent = piece.count(b"<table:table-cell", 0, last) + piece.count(
+                    b"<table:covered", 0, last
+                )
+            width = max(width, extent)
+            used_rows = row + repeat
+        row += repeat
+    return used_rows * width
+
+
+def _ods_row_extent(row: bytes) -> int:
+    """Columns up to the last cell with a value, counting repeats (cell by cell)."""
+    column = extent = 0
+    for match in _ODS_CELL.finditer(row):
+        attrs, closed = match.group(1), match.group(2)
+        found = _ODS_COLS_REPEATED.search(attrs)
+        count = int(found.group(1)) if found else 1
+        column += count
+        if b"value-type" in attrs or not closed:
+            extent = column
+    return extent
 
 
 # BIFF records (MS-XLS 2.3) that carry a cell: row in bytes 0-1, column in bytes 2-3.

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import operator
 import re
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from typing import Final
 
+from dlp_proxy.inspect import gcpause
 from dlp_proxy.inspect import validators as v
 from dlp_proxy.inspect.model import Column, Sheet, TableFindings
 from dlp_proxy.inspect.vocabulary import KINDS, OTHER, Vocabulary
@@ -113,22 +112,8 @@ def analyze(sheets: Sequence[Sheet], *, vocabulary: Vocabulary | None = None) ->
     when the row has one).
     """
     vocab = vocabulary or Vocabulary.default()
-    with _gc_paused():
+    with gcpause.paused():
         return _analyze(sheets, vocab)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Hold off the cyclic collector: analysis makes no cycles, but allocates a tuple or two per
-    row, and a full collection midway walks every cell list of the workbook (a third of the
-    time on a 50,000-row sheet)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _analyze(sheets: Sequence[Sheet], vocab: Vocabulary) -> TableFindings:

@@ -15,6 +15,7 @@ from typing import Final, Literal
 import olefile
 import python_calamine
 
+from dlp_proxy.inspect import gcpause
 from dlp_proxy.inspect.model import Sheet, Unscannable
 
 
@@ -96,7 +97,9 @@ def _load(data: bytes, limits: TableLimits) -> list[Sheet]:
                     f"rows; limits are {limits.max_cells:,} cells, {limits.max_rows:,} rows",
                 )
             hidden = info.visible != python_calamine.SheetVisibleEnum.Visible
-            sheets.append(Sheet(name=info.name, rows=sheet.to_python(), hidden=hidden))
+            with gcpause.paused():
+                cell_rows = sheet.to_python()
+            sheets.append(Sheet(name=info.name, rows=cell_rows, hidden=hidden))
     return sheets
 
 

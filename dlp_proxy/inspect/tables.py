@@ -117,10 +117,10 @@ def _repack(data: bytes, limits: TableLimits) -> bytes:
     calamine sizes a sheet from its farthest cell (one cell in XFD1048576 asks for 17 billion
     cells and aborts the process), preallocates shared strings from a declared count, and
     expands repeated ODS rows and columns. So each member is inflated here once, within
-    limits, and looked at for those shapes. Worksheets are then stored uncompressed, so that
-    calamine does not inflate them again (which pays for much of the check). Other members
-    keep their compressed bytes: their declared sizes are within limits, and calamine reads
-    no more than a member declares (a member that lies about its size fails to load).
+    limits, and looked at for those shapes. xlsx worksheets are then stored uncompressed, so
+    that calamine does not inflate them again (which pays for much of the check). Other
+    members keep their compressed bytes: those not inflated here have declared sizes within
+    limits, and calamine reads no more than a member declares (one that lies fails to load).
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -153,8 +153,14 @@ def _repack(data: bytes, limits: TableLimits) -> bytes:
             chunks.append(chunk)
         if scanner:
             scanner.finish()
-        # zipfile has checked the inflated bytes against member.CRC by now.
-        entries.append(_Entry(name, zipfile.ZIP_STORED, member.CRC, chunks, member.file_size))
+        # zipfile has checked the inflated bytes against member.CRC by now. calamine reads
+        # stored xlsx worksheets faster than deflated ones, but other stored members slower.
+        raw = None if _SHEET_PART.match(name) else _raw_member(data, member)
+        if raw is None:
+            entry = _Entry(name, zipfile.ZIP_STORED, member.CRC, chunks, member.file_size)
+        else:
+            entry = _Entry(name, member.compress_type, member.CRC, [raw], member.file_size)
+        entries.append(entry)
     return _write_zip(entries)
 
 

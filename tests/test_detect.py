@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from dlp_proxy.inspect.detect import Vocabulary, analyze, mask
+from dlp_proxy.inspect import classify
+from dlp_proxy.inspect.detect import KINDS, Vocabulary, analyze, mask
 from dlp_proxy.inspect.model import Sheet, TableFindings
 
 HEADER = ["氏名", "電話番号", "メールアドレス"]
@@ -333,3 +334,7 @@ def test_thousands_of_blank_rows_stay_linear() -> None:
     rows += [PEOPLE[1], ["合計", "", ""]]
     found = run(*rows)
     assert found.personal_rows == 2
+
+
+def test_every_kind_has_a_value_check() -> None:
+    assert set(classify._CHECKS) == set(KINDS)

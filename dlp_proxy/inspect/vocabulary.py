@@ -33,6 +33,17 @@ KINDS: Final = (
     "company_name",
 )
 OTHER: Final = "other"
+NAME_KINDS: Final = frozenset({"person_name", "kana_name"})
+# Values that single out a person even without a name.
+IDENTIFIER_KINDS: Final = frozenset(
+    {"email", "birth_date", "my_number", "card_number", "customer_id", "employee_id"}
+)
+# Everything that, next to a name or an identifier, makes a row personal. Company names and
+# corporate numbers belong to organisations and are left out on purpose.
+PERSONAL_KINDS: Final = NAME_KINDS | IDENTIFIER_KINDS | {
+    "phone", "postal_code", "address", "gender", "vin", "chassis_number", "licence_plate",
+    "bank_account",
+}  # fmt: skip
 _PUNCTUATION = re.compile(r"[\s\-_・.,:;()\[\]{}<>/\\#*※\"'!?|~=+&@、。「」『』【】〈〉《》〔〕]+")
 _TOKENS = re.compile(r"[^\W_]+")
 # Too generic to name a kind when they are only one word of a longer header ("Part Name").

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from faker import Faker
 
-from dlp_proxy.inspect.tables import _cut_at_newline, _guess_encoding
+from dlp_proxy.inspect.delimited import _cut_at_newline, _guess_encoding
 
 try:
     import charset_normalizer

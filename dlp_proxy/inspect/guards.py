@@ -12,8 +12,10 @@ import io
 import re
 import struct
 import zipfile
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Final
 
 import olefile
@@ -37,7 +39,7 @@ _MAX_MEMBERS: Final = 10_000
 _NEAR_AREA: Final = 26 * 99_999
 
 
-def repack_zip(data: bytes, limits: TableLimits) -> bytes:
+def repack_zip(data: bytes, limits: TableLimits) -> Parts:
     """Check a zip container (xlsx/xlsm/xlsb/ods) and return it rewritten for calamine.
 
     calamine sizes a sheet from its farthest cell (one cell in XFD1048576 asks for 17 billion
@@ -121,7 +123,7 @@ def _raw_member(data: bytes, member: zipfile.ZipInfo) -> bytes | None:
     return raw if len(raw) == member.compress_size else None
 
 
-def _write_zip(entries: list[_Entry]) -> bytes:
+def _write_zip(entries: list[_Entry]) -> Parts:
     """Write a plain zip (no zip64: sizes stay below 4 GiB within our limits)."""
     parts: list[bytes] = []
     directory: list[bytes] = []
@@ -142,7 +144,46 @@ def _write_zip(entries: list[_Entry]) -> bytes:
         "<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(listing), offset, 0
     )
     parts.extend((listing, end))
-    return b"".join(parts)
+    return Parts(parts)
+
+
+class Parts:
+    """A file made of byte strings, read in place: calamine copies it whole anyway, so joining
+    the parts first would only hold a third copy of every worksheet."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self._parts = [part for part in parts if part]
+        self._starts = list(accumulate((len(part) for part in self._parts), initial=0))
+        self._position = 0
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def close(self) -> None:
+        """Let the parts go (calamine holds its own copy once it has opened the file)."""
+        self._parts = []
+        self._starts = [0]
+        self._position = 0
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (0, self._position, len(self))[whence]
+        self._position = min(max(base + offset, 0), len(self))
+        return self._position
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self) if size < 0 else min(self._position + size, len(self))
+        pieces = []
+        index = bisect_right(self._starts, self._position) - 1
+        while self._position < end:
+            part, start = self._parts[index], self._starts[index]
+            take = part[self._position - start : end - start]
+            pieces.append(take)
+            self._position += len(take)
+            index += 1
+        return b"".join(pieces)
 
 
 class _Budget:
@@ -183,43 +224,84 @@ class _Scanner:
 class _SheetScanner(_Scanner):
     """Bound the area calamine will allocate for one xlsx sheet: farthest row × column.
 
-    Most sheets have no reference beyond column Z or row 99,999; one cheap search per chunk
-    shows that. Once one does, every reference is read, earlier chunks included.
+    Most sheets have no reference beyond column Z or row 99,999; one search per chunk shows
+    that. Otherwise the first and last megabyte give the extent of a well-formed sheet (rows
+    come in order, the widest row usually first), and a second search for any reference beyond
+    it confirms it. Only when that finds one is every reference read.
     """
 
     def __init__(self, name: str, limits: TableLimits) -> None:
         self.name = name
         self.max_cells = limits.max_cells
-        self.exact = limits.max_cells < _NEAR_AREA
-        self.max_row = self.max_col = 0
-        self.seen: list[bytes] = []  # chunks read before the first far reference
-        self.tail = b""
+        self.far = limits.max_cells < _NEAR_AREA
+        self.chunks: list[bytes] = []
 
     def feed(self, chunk: bytes) -> None:
-        joined = self.tail + chunk[:24]  # a reference cut in two by the chunk boundary
-        self.tail = chunk[-24:]
-        if not self.exact:
-            self.seen.append(chunk)
-            if not (_FAR_REF.search(chunk) or _FAR_REF.search(joined)):
+        if not self.far:
+            joined = self.chunks[-1][-24:] + chunk[:24] if self.chunks else b""
+            self.far = bool(_FAR_REF.search(chunk) or _FAR_REF.search(joined))
+        self.chunks.append(chunk)
+
+    def finish(self) -> None:
+        chunks, self.chunks = self.chunks, []
+        if not self.far or not chunks:
+            return
+        ends = chunks[0][: 1 << 20] + b"\n" + (chunks[-2][-64:] if len(chunks) > 1 else b"")
+        rows, columns = _extent(ends + chunks[-1][-(1 << 20) :])
+        self._check(rows, columns)
+        beyond = _beyond(rows, columns)
+        for i, chunk in enumerate(chunks):
+            joined = chunks[i - 1][-24:] + chunk[:24] if i else b""
+            if beyond.search(chunk) or beyond.search(joined):
+                self._check(*_extent(b"".join(chunks)))
                 return
-            self.exact = True
-            self._read(b"".join(self.seen))
-            self.seen = []
-        else:
-            self._read(joined)
-            self._read(chunk)
-        if self.max_row * max(self.max_col, 1) > self.max_cells:
+
+    def _check(self, rows: int, columns: int) -> None:
+        if rows * max(columns, 1) > self.max_cells:
             raise Unscannable(
                 "limit",
-                f"{self.name} has cells out to row {self.max_row:,} and column "
-                f"{self.max_col:,} (limit {self.max_cells:,} cells)",
+                f"{self.name} has cells out to row {rows:,} and column {columns:,} "
+                f"(limit {self.max_cells:,} cells)",
             )
 
-    def _read(self, buffer: bytes) -> None:
-        for letters, digits in _REF.findall(buffer):
-            self.max_row = max(self.max_row, int(digits))
-            if letters:
-                self.max_col = max(self.max_col, _column_number(letters))
+
+def _extent(buffer: bytes) -> tuple[int, int]:
+    """The farthest row and column that cell and row references in ``buffer`` name."""
+    rows = columns = 0
+    for letters, digits in _REF.findall(buffer):
+        rows = max(rows, int(digits))
+        if letters:
+            columns = max(columns, _column_number(letters))
+    return rows, columns
+
+
+def _beyond(rows: int, columns: int) -> re.Pattern[bytes]:
+    """A pattern for references past row ``rows`` or column ``columns``."""
+    letters = (
+        _greater(_column_letters(columns), "ABCDEFGHIJKLMNOPQRSTUVWXYZ") if columns else "[A-Z]+"
+    )
+    digits = _greater(str(rows), "0123456789")
+    return re.compile(f'r="(?:(?:{letters})\\d|[A-Z]{{0,3}}(?:{digits})")'.encode())
+
+
+def _greater(text: str, alphabet: str) -> str:
+    """Regex for strings over ``alphabet`` (no leading zeros) that sort after ``text``."""
+    span = f"[{alphabet[0]}-{alphabet[-1]}]"
+    parts = [f"{span}{{{len(text) + 1},}}"]
+    for i, char in enumerate(text):
+        higher = alphabet[alphabet.index(char) + 1 :]
+        if higher:
+            rest = len(text) - i - 1
+            parts.append(f"{text[:i]}[{higher[0]}-{higher[-1]}]{span}{{{rest}}}")
+    return "|".join(parts)
+
+
+def _column_letters(number: int) -> str:
+    letters = ""
+    while number:
+        number, remainder = divmod(number - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
 
 
 def _column_number(letters: bytes) -> int:

@@ -37,13 +37,14 @@ def read_workbook(data: bytes, *, limits: TableLimits = DEFAULT_TABLE_LIMITS) ->
     Raises Unscannable("encrypted" | "corrupt" | "limit", detail); nothing else escapes.
     """
     try:
+        source: guards.Parts | io.BytesIO = io.BytesIO(data)
         if data.startswith(_OLE_MAGIC):
             if _ENCRYPTED_PACKAGE in data:
                 raise Unscannable("encrypted", "password-protected Office file (EncryptedPackage)")
             guards.check_xls(data, limits)
         elif data.startswith(b"PK"):
-            data = guards.repack_zip(data, limits)
-        return _load(data, limits)
+            source = guards.repack_zip(data, limits)
+        return _load(source, limits)
     except Unscannable:
         raise
     except python_calamine.PasswordError as exc:
@@ -57,10 +58,11 @@ def read_workbook(data: bytes, *, limits: TableLimits = DEFAULT_TABLE_LIMITS) ->
         raise Unscannable("corrupt", f"unreadable workbook: {describe(exc)}") from None
 
 
-def _load(data: bytes, limits: TableLimits) -> list[Sheet]:
+def _load(source: guards.Parts | io.BytesIO, limits: TableLimits) -> list[Sheet]:
     sheets: list[Sheet] = []
     cells = rows = 0
-    with python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)) as book:
+    with python_calamine.CalamineWorkbook.from_filelike(source) as book:
+        source.close()
         meta = book.sheets_metadata
         if len(meta) > limits.max_sheets:
             raise Unscannable(

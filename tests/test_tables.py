@@ -108,6 +108,22 @@ def test_bad_workbooks_are_unscannable(case: str) -> None:
     assert caught.value.reason == reason, caught.value.detail
 
 
+def test_long_and_wide_sheets_are_read_whole() -> None:
+    """Past row 99,999 or column Z the guard reads the extent from the file's ends."""
+    long = analyze(read_workbook(hostile.long_sheet(120_000)))
+    assert (long.rows, long.personal_rows) == (120_000, 120_000)
+    wide = analyze(read_workbook(hostile.wide_sheet(60, 2_000)))
+    assert (wide.rows, wide.personal_rows) == (2_000, 2_000)
+
+
+def test_a_far_cell_in_the_middle_of_a_long_sheet_is_found() -> None:
+    data = hostile.long_sheet(120_000, far_at=60_000)
+    with pytest.raises(Unscannable) as caught:
+        read_workbook(data)
+    assert caught.value.reason == "limit"
+    assert "16,384" in caught.value.detail
+
+
 def test_zip_bomb_member_hits_the_unpack_limit() -> None:
     data = hostile.inflating_sheet(4 << 20)
     assert len(data) < 64 << 10

@@ -22,7 +22,7 @@ def small_xlsx(rows: int = 20) -> bytes:
     sheet = book.active
     sheet.append(["氏名", "電話番号", "メールアドレス"])
     for i in range(rows):
-        sheet.append([f"山田 太郎{i}", f"090-1234-{i:04d}", f"taro{i}@example.jp"])
+        sheet.append([_name(i), f"090-1234-{i:04d}", f"taro{i}@example.jp"])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -379,3 +379,41 @@ def xls_inverted_dimensions(xls: bytes) -> bytes:
         return True
 
     return patch_xls(xls, invert)
+
+
+def long_sheet(rows: int, far_at: int | None = None) -> bytes:
+    """``rows`` rows of a name and a phone (written as XML, fast); optionally one cell in
+    column XFD at row ``far_at``, somewhere in the middle where only a full search finds it."""
+    parts = [b'<row r="1">' + inline("A1", "氏名") + inline("B1", "電話番号") + b"</row>"]
+    for i in range(2, rows + 2):
+        cells = inline(f"A{i}", _name(i)) + inline(f"B{i}", f"090-{i // 10000:04d}-{i % 10000:04d}")
+        if i == far_at:
+            cells += inline(f"XFD{i}")
+        parts.append(f'<row r="{i}">'.encode() + cells + b"</row>")
+    return replace_members(small_xlsx(), {"xl/worksheets/sheet1.xml": sheet_xml(b"".join(parts))})
+
+
+def wide_sheet(columns: int, rows: int) -> bytes:
+    letters = [_letters(c) for c in range(1, columns + 1)]
+    head = b'<row r="1">' + inline("A1", "氏名") + inline("B1", "電話番号")
+    head += b"".join(inline(f"{col}1", f"項目{n}") for n, col in enumerate(letters[2:]))
+    parts = [head + b"</row>"]
+    for i in range(2, rows + 2):
+        cells = inline(f"A{i}", _name(i)) + inline(f"B{i}", f"090-0000-{i:04d}")
+        cells += b"".join(inline(f"{col}{i}", "x") for col in letters[2:])
+        parts.append(f'<row r="{i}">'.encode() + cells + b"</row>")
+    return replace_members(small_xlsx(), {"xl/worksheets/sheet1.xml": sheet_xml(b"".join(parts))})
+
+
+def _letters(number: int) -> str:
+    text = ""
+    while number:
+        number, remainder = divmod(number - 1, 26)
+        text = chr(65 + remainder) + text
+    return text
+
+
+def _name(i: int) -> str:
+    families = ["山田", "佐藤", "東海林", "五十嵐", "鈴木", "高橋", "九条"]
+    givens = ["太郎", "花子", "湊", "凪", "陽翔", "紬", "蓮", "澪", "樹", "杏", "律"]
+    return f"{families[i % 7]} {givens[i // 7 % 11]}"

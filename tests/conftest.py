@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,8 @@ import pytest
 from aiosmtpd.smtp import SMTP
 
 from dlp_proxy.config import Settings, load_settings
-from dlp_proxy.inspect import files
 from dlp_proxy.scanner import Job, evaluate
 from dlp_proxy.service import Proxy
-from tests import table_stub
 from tests.builders import customers, xlsx_bytes
 
 
@@ -199,34 +196,6 @@ def via_proxy(sink: Sink) -> str:
 
 
 TOOLS = Path(__file__).parent / "tools"
-
-
-def _real_tables() -> bool:
-    return all(
-        importlib.util.find_spec(f"dlp_proxy.inspect.{name}") is not None
-        for name in ("tables", "detect")
-    )
-
-
-@pytest.fixture(autouse=True)
-def tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """STUB(detect-merge): stand in for tables.py/detect.py until the `detect` branch lands.
-
-    Once both modules exist this fixture does nothing and every test runs against them;
-    then delete it and tests/table_stub.py.
-    """
-    if _real_tables():
-        yield "real"
-        return
-    monkeypatch.setattr(files, "_scan_table", table_stub.scan_table)
-    monkeypatch.setattr(files, "_looks_delimited", table_stub.looks_delimited)
-    yield "stub"
-
-
-def pytest_report_header() -> str:
-    if _real_tables():
-        return "tables/detect: real modules"
-    return "tables/detect: tests/table_stub.py (the detect branch is not merged yet)"
 
 
 OFFICE_FILTERS = {

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import io
 from collections.abc import Iterable
 from typing import Any
 
 import msoffcrypto
 
-from dlp_proxy.inspect import archives, charsets, filetype, mime
+from dlp_proxy.inspect import archives, charsets, detect, filetype, mime, tables
 from dlp_proxy.inspect.archives import Budget, Limits, Member
 from dlp_proxy.inspect.model import Attachment, TableFindings, Unscannable
 
@@ -22,40 +21,17 @@ _EMBEDDING_DIRS = ("word/embeddings/", "ppt/embeddings/", "xl/embeddings/")
 _STREAM_SUFFIXES = {"gzip": (".gz", ".tgz"), "bzip2": (".bz2", ".tbz2"), "xz": (".xz", ".txz")}
 
 
-# --- SEAM(detect-merge) ---------------------------------------------------------------------
-# tables.py and detect.py come from the `detect` branch. Until it is merged they are missing
-# here and the tests substitute tests/table_stub.py through these two functions. After the
-# merge these may become plain imports; nothing else refers to the modules.
-def _module(name: str) -> Any:
-    try:
-        return importlib.import_module(f"dlp_proxy.inspect.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"dlp_proxy.inspect.{name}":
-            raise  # the module is there but a dependency of it is not: a real failure
-        raise Unscannable("unsupported", f"dlp_proxy.inspect.{name} not installed") from None
-
-
-def _tables() -> Any:
-    return _module("tables")
-
-
 def _scan_table(kind: str, data: bytes, name: str) -> TableFindings:
     """Read the sheets of a workbook or delimited text and count the personal rows in them."""
-    tables = _tables()
     if kind in filetype.DELIMITED:
         sheets = tables.read_delimited(data, name=name)
     else:
         sheets = tables.read_workbook(data)
-    detect = _module("detect")
-    findings: TableFindings = detect.analyze(sheets)
-    return findings
+    return detect.analyze(sheets)
 
 
 def _looks_delimited(data: bytes) -> bool:
-    return bool(_tables().looks_delimited(data))
-
-
-# --- end of SEAM ----------------------------------------------------------------------------
+    return tables.looks_delimited(data)
 
 
 class _Run:

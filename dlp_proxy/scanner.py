@@ -24,6 +24,7 @@ from dlp_proxy.decide import Decision, Facts, decide
 from dlp_proxy.envelope import Envelope
 from dlp_proxy.inspect import Inspection, inspect_message
 from dlp_proxy.inspect.recipients import Recipients, analyse
+from dlp_proxy.inspect.vocabulary import Vocabulary
 from dlp_proxy.policy.load import Policy
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ Job = Callable[[bytes, Envelope, Policy], Verdict]
 def evaluate(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
     """Inspect and decide; runs inside a scanner process."""
     started = time.perf_counter()
-    inspection = inspect_message(raw)
+    inspection = inspect_message(raw, vocabulary=vocabulary_of(policy))
     headers = BytesHeaderParser(policy=compat32).parsebytes(header_section(raw))
     recipients = analyse(
         headers,
@@ -63,6 +64,19 @@ def evaluate(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
     )
     decision = decide(policy, Facts(inspection.attachments, recipients, envelope.sender))
     return Verdict(inspection, recipients, decision, time.perf_counter() - started)
+
+
+_VOCABULARIES: dict[str, Vocabulary | None] = {}
+
+
+def vocabulary_of(policy: Policy) -> Vocabulary | None:
+    """The detector's synonyms plus the policy's ``column_synonyms``, built once per version."""
+    if policy.version not in _VOCABULARIES:
+        if len(_VOCABULARIES) >= 4:
+            _VOCABULARIES.clear()
+        extra = {kind: list(words) for kind, words in policy.config.column_synonyms.items()}
+        _VOCABULARIES[policy.version] = Vocabulary.default().extended(extra) if extra else None
+    return _VOCABULARIES[policy.version]
 
 
 def header_section(raw: bytes) -> bytes:

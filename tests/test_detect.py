@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from faker import Faker
 
 from dlp_proxy.inspect import classify
 from dlp_proxy.inspect.detect import KINDS, Vocabulary, analyze, mask
@@ -338,3 +339,18 @@ def test_thousands_of_blank_rows_stay_linear() -> None:
 
 def test_every_kind_has_a_value_check() -> None:
     assert set(classify._CHECKS) == set(KINDS)
+
+
+def test_first_row_of_unknown_labels_is_a_header_not_a_person() -> None:
+    fake = Faker("de_DE")
+    fake.seed_instance(7)
+    rows: list[list[object]] = [["Kundschaft", "Rufnummer", "E-Post", "Anschrift"]]
+    rows += [[fake.name(), fake.phone_number(), fake.email(), fake.address()] for _ in range(40)]
+    findings = analyze([Sheet("Tabelle1", rows)])
+    assert findings.personal_rows == 40
+    assert {c.header for c in findings.columns} <= {
+        "Kundschaft",
+        "Rufnummer",
+        "E-Post",
+        "Anschrift",
+    }

@@ -182,10 +182,10 @@ def test_a_failing_reader_costs_only_its_own_part(
 ) -> None:
     real = files._scan_table
 
-    def flaky(kind: str, data: bytes, name: str) -> object:
+    def flaky(kind: str, data: bytes, name: str, vocabulary: object = None) -> object:
         if name == "bad.xlsx":
             raise error
-        return real(kind, data, name)
+        return real(kind, data, name, vocabulary)  # type: ignore[arg-type]
 
     monkeypatch.setattr(files, "_scan_table", flaky)
     raw = message(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from dlp_proxy.inspect import files
 from dlp_proxy.inspect.archives import Limits
 from dlp_proxy.inspect.model import Attachment, Column, Unscannable
+from dlp_proxy.inspect.vocabulary import Vocabulary
 
 __all__ = [
     "Attachment",
@@ -37,13 +38,19 @@ class Inspection:
         return tuple(a for a in self.attachments if a.unscannable is not None)
 
 
-def inspect_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Inspection:
+def inspect_message(
+    raw: bytes, *, limits: Limits = DEFAULT_LIMITS, vocabulary: Vocabulary | None = None
+) -> Inspection:
     """Walk every MIME part of ``raw`` (never re-serialised) and every file inside them."""
-    return Inspection(attachments=files.inspect_message(raw, limits=limits))
+    return Inspection(attachments=files.inspect_message(raw, limits=limits, vocabulary=vocabulary))
 
 
 def inspect_file(
-    data: bytes, name: str, *, limits: Limits = DEFAULT_LIMITS
+    data: bytes,
+    name: str,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    vocabulary: Vocabulary | None = None,
 ) -> tuple[Attachment, ...]:
     """Inspect one file, typed by its content; ``name`` is its path in findings and a hint."""
-    return files.inspect_file(data, name, limits=limits)
+    return files.inspect_file(data, name, limits=limits, vocabulary=vocabulary)

@@ -89,6 +89,10 @@ def plan_sheet(sheet: Sheet, vocab: Vocabulary) -> SheetPlan:
         if kind is not None:
             chosen[index] = kind
     _demote_lonely_names(chosen, sample, known_header=known_header)
+    if header is None:
+        first = next((i for i in range(start, len(rows)) if not EMPTY.issuperset(rows[i])), None)
+        if first is not None and _unknown_header(rows[first], chosen):
+            header, plan.header, plan.data_start = rows[first], rows[first], first + 1
     for index, kind in sorted(chosen.items()):
         text = header[index] if header is not None and index < len(header) else None
         plan.columns.append(Classified(index, kind, str(text) if text not in EMPTY else None))
@@ -118,6 +122,18 @@ def _find_header(rows: Sequence[Sequence[object]], vocab: Vocabulary) -> int | N
         if enough and score > best:
             best, found = score, i
     return found
+
+
+def _unknown_header(row: Sequence[object], chosen: dict[int, str]) -> bool:
+    """A first row of labels the vocabulary does not know ("Kundschaft", "Rufnummer"): text
+    only, nothing that looks like a value, and most columns' checks fail on it."""
+    cells = [(i, row[i]) for i in chosen if i < len(row) and row[i] not in EMPTY]
+    if len(cells) < 2 or not all(isinstance(cell, str) for _, cell in cells):
+        return False
+    if any(_looks_like_value(cell) for _, cell in cells):  # type: ignore[arg-type]
+        return False
+    failed = sum(1 for i, cell in cells if not _CHECKS[chosen[i]](cell, v.nfkc(cell), False))
+    return failed >= 2 and failed * 2 >= len(cells)
 
 
 def _looks_like_value(text: str) -> bool:

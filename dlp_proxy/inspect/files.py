@@ -13,6 +13,7 @@ import msoffcrypto
 from dlp_proxy.inspect import archives, charsets, detect, filetype, mime, tables
 from dlp_proxy.inspect.archives import Budget, Limits, Member
 from dlp_proxy.inspect.model import Attachment, TableFindings, Unscannable
+from dlp_proxy.inspect.vocabulary import Vocabulary
 
 # Excel opens files locked with this password without asking; so do we.
 EXCEL_DEFAULT_PASSWORD = "VelvetSweatshop"
@@ -21,13 +22,15 @@ _EMBEDDING_DIRS = ("word/embeddings/", "ppt/embeddings/", "xl/embeddings/")
 _STREAM_SUFFIXES = {"gzip": (".gz", ".tgz"), "bzip2": (".bz2", ".tbz2"), "xz": (".xz", ".txz")}
 
 
-def _scan_table(kind: str, data: bytes, name: str) -> TableFindings:
+def _scan_table(
+    kind: str, data: bytes, name: str, vocabulary: Vocabulary | None = None
+) -> TableFindings:
     """Read the sheets of a workbook or delimited text and count the personal rows in them."""
     if kind in filetype.DELIMITED:
         sheets = tables.read_delimited(data, name=name)
     else:
         sheets = tables.read_workbook(data)
-    return detect.analyze(sheets)
+    return detect.analyze(sheets, vocabulary=vocabulary)
 
 
 def _looks_delimited(data: bytes) -> bool:
@@ -37,8 +40,9 @@ def _looks_delimited(data: bytes) -> bool:
 class _Run:
     """The findings and remaining budget of one inspection."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, vocabulary: Vocabulary | None) -> None:
         self.budget = Budget(limits)
+        self.vocabulary = vocabulary
         self.out: list[Attachment] = []
         # Content already inspected in this run: (digest, hints, charset) -> its record.
         self.seen: dict[tuple[bytes, tuple[str | None, ...], str | None], int] = {}
@@ -47,16 +51,20 @@ class _Run:
         self.out[index] = dataclasses.replace(self.out[index], **changes)
 
 
-def inspect_file(data: bytes, name: str, *, limits: Limits) -> tuple[Attachment, ...]:
+def inspect_file(
+    data: bytes, name: str, *, limits: Limits, vocabulary: Vocabulary | None = None
+) -> tuple[Attachment, ...]:
     """Every file in ``data``: the file itself first, then what it contains."""
-    run = _Run(limits)
+    run = _Run(limits, vocabulary)
     _item(run, data, path=name, hints=(filetype.hint_from_name(name),), depth=0)
     return tuple(run.out)
 
 
-def inspect_message(raw: bytes, *, limits: Limits) -> tuple[Attachment, ...]:
+def inspect_message(
+    raw: bytes, *, limits: Limits, vocabulary: Vocabulary | None = None
+) -> tuple[Attachment, ...]:
     """Every attachment of a message and every file inside them; the message itself is not one."""
-    run = _Run(limits)
+    run = _Run(limits, vocabulary)
     _message(run, raw, prefix="", depth=0)
     return tuple(run.out)
 
@@ -199,7 +207,8 @@ def _inspect(
     if found.family in ("workbook", "delimited"):
         if data.startswith(b"PK"):
             archives.check_package(data, run.budget.limits)
-        findings = _scan_table(found.kind, data, run.out[index].path.rsplit("/", 1)[-1])
+        name = run.out[index].path.rsplit("/", 1)[-1]
+        findings = _scan_table(found.kind, data, name, run.vocabulary)
         run.update(
             index,
             personal_rows=findings.personal_rows,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -62,7 +63,7 @@ def price_list() -> bytes:
     sheet.append(["部品番号", "品名", "単価", "在庫"])
     for i in range(300):
         sheet.append([f"0120-{i:03d}-{(i * 7) % 1000:03d}", f"ブレーキパッド {i}", 1200 + i, i % 9])
-    out = __import__("io").BytesIO()
+    out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
@@ -122,7 +123,7 @@ def test_policy_synonyms_reach_the_detector(tmp_path: Path) -> None:
     sheet.append(["Kundschaft", "Rufnummer", "E-Post", "Anschrift"])
     for _ in range(50):
         sheet.append([fake.name(), fake.phone_number(), fake.email(), fake.address()])
-    out = __import__("io").BytesIO()
+    out = io.BytesIO()
     book.save(out)
     raw = mail(["x@partner.example"], [], out.getvalue(), name="kunden.xlsx")
 

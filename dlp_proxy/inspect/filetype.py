@@ -312,11 +312,16 @@ def _delimiter_kind(data: bytes) -> str:
     return "tsv" if first.count(b"\t") > first.count(b",") else "csv"
 
 
+# Every byte but the control characters that do not occur in text: deleting these leaves
+# exactly the controls to count (in C, not a Python loop over the sample).
+_NOT_CONTROLS = bytes(b for b in range(256) if b >= 0x20 or b in (9, 10, 12, 13, 27))
+
+
 def _is_text(data: bytes) -> bool:
     sample = data[:_SNIFF_BYTES]
     if sample.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):
         return True
     if b"\x00" in sample:
         return False
-    controls = sum(1 for byte in sample if byte < 0x20 and byte not in (9, 10, 12, 13, 27))
+    controls = len(sample.translate(None, _NOT_CONTROLS))
     return controls <= len(sample) // 100

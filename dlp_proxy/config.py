@@ -14,6 +14,7 @@ from typing import Annotated, Any, NamedTuple
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from dlp_proxy.errors import ConfigError
+from dlp_proxy.inspect.archives import Limits
 
 ENV_PREFIX = "DLP_PROXY_"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -87,6 +88,10 @@ class Settings(BaseModel):
     smtp_timeout: float = Field(300.0, gt=0)
     next_hop_timeout: float = Field(60.0, gt=0)
     next_hop_connections: int = Field(16, ge=0, description="idle connections kept per worker")
+    archive_depth: int = Field(5, ge=0, description="containers inside containers")
+    archive_max_bytes: Size = 256 << 20
+    archive_max_members: int = Field(10_000, ge=1)
+    archive_max_ratio: float = Field(250.0, gt=1)
     max_recipients: int = Field(1000, ge=1)
     max_line_length: int = Field(65536, ge=1001)
     shutdown_grace: float = Field(30.0, ge=0)
@@ -107,6 +112,17 @@ class Settings(BaseModel):
         if self.scan_processes:
             return self.scan_processes
         return max(1, -(-(os.cpu_count() or 1) // self.worker_count))
+
+    @property
+    def limits(self) -> Limits:
+        """How far inspection may unpack one message."""
+        return Limits(
+            max_depth=self.archive_depth,
+            max_total_bytes=self.archive_max_bytes,
+            max_member_bytes=min(self.archive_max_bytes, Limits().max_member_bytes),
+            max_members=self.archive_max_members,
+            max_ratio=self.archive_max_ratio,
+        )
 
     @property
     def inspection_deadline(self) -> float:

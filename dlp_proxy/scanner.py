@@ -22,7 +22,7 @@ from typing import Any
 from dlp_proxy import errors
 from dlp_proxy.decide import Decision, Facts, decide
 from dlp_proxy.envelope import Envelope
-from dlp_proxy.inspect import Inspection, inspect_message
+from dlp_proxy.inspect import DEFAULT_LIMITS, Inspection, Limits, inspect_message
 from dlp_proxy.inspect.recipients import Recipients, analyse
 from dlp_proxy.inspect.vocabulary import Vocabulary
 from dlp_proxy.policy.load import Policy
@@ -51,10 +51,12 @@ class Verdict:
 Job = Callable[[bytes, Envelope, Policy], Verdict]
 
 
-def evaluate(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
+def evaluate(
+    raw: bytes, envelope: Envelope, policy: Policy, *, limits: Limits = DEFAULT_LIMITS
+) -> Verdict:
     """Inspect and decide; runs inside a scanner process."""
     started = time.perf_counter()
-    inspection = inspect_message(raw, vocabulary=vocabulary_of(policy))
+    inspection = inspect_message(raw, limits=limits, vocabulary=vocabulary_of(policy))
     headers = BytesHeaderParser(policy=compat32).parsebytes(header_section(raw))
     recipients = analyse(
         headers,

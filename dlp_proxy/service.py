@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import socket
@@ -25,9 +26,9 @@ log = logging.getLogger("dlp_proxy.service")
 class Proxy:
     """Everything one process runs; tests start it in their own event loop on port 0."""
 
-    def __init__(self, settings: Settings, *, job: Job = evaluate) -> None:
+    def __init__(self, settings: Settings, *, job: Job | None = None) -> None:
         self.settings = settings
-        self._job = job
+        self._job = job or functools.partial(evaluate, limits=settings.limits)
         self._server: asyncio.Server | None = None
         self._scanner: Scanner | None = None
         self._delivery: Delivery | None = None

@@ -90,3 +90,14 @@ def test_cli_reports_bad_settings_and_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["serve", "--config", str(config)])
     assert result.exit_code == 2
     assert "p.toml:2: listen:" in result.output
+
+
+def test_archive_limits_come_from_settings() -> None:
+    settings = load_settings(
+        environ={"DLP_PROXY_ARCHIVE_DEPTH": "2", "DLP_PROXY_ARCHIVE_MAX_BYTES": "64M"},
+        flags={"archive_max_members": 50, "archive_max_ratio": 100},
+    )
+    limits = settings.limits
+    assert (limits.max_depth, limits.max_total_bytes) == (2, 64 << 20)
+    assert (limits.max_members, limits.max_ratio) == (50, 100)
+    assert limits.max_member_bytes == 64 << 20

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import zipfile
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -14,10 +15,11 @@ import pytest
 from faker import Faker
 
 from dlp_proxy.decide import Facts, decide
-from dlp_proxy.inspect import inspect_message
+from dlp_proxy.envelope import Client, Envelope
+from dlp_proxy.inspect import Limits, inspect_message
 from dlp_proxy.inspect.recipients import Recipients
 from dlp_proxy.policy.load import load_policy
-from dlp_proxy.scanner import vocabulary_of
+from dlp_proxy.scanner import evaluate, vocabulary_of
 from tests.builders import customers, xlsx_bytes
 from tests.conftest import ProxyFactory, Sink, via_proxy
 from tests.test_relay import send
@@ -146,3 +148,23 @@ def test_policy_synonyms_reach_the_detector(tmp_path: Path) -> None:
         decide(load_policy(REPO / "policies").policy, Facts(with_synonyms, recipients)).action
         == "hold"
     )
+
+
+def test_archive_depth_setting_reaches_inspection(policy_dir: Path) -> None:
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("顧客.xlsx", xlsx_bytes(customers(20)))
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = SENDER, "x@partner.example", "zip"
+    message.set_content("添付します。\n")
+    message.add_attachment(
+        inner.getvalue(), maintype="application", subtype="zip", filename="a.zip"
+    )
+    raw = message.as_bytes(policy=SMTP)
+    envelope = Envelope("id", SENDER, ("x@partner.example",), Client("127.0.0.1"))
+    policy = load_policy(policy_dir).policy
+    opened = evaluate(raw, envelope, policy)
+    assert [a.personal_rows for a in opened.inspection.attachments] == [0, 20]
+    closed = evaluate(raw, envelope, policy, limits=Limits(max_depth=0))
+    assert [a.unscannable for a in closed.inspection.attachments] == ["limit"]
+    assert closed.decision.rules[0].name == "unscannable-attachment-to-external"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 import functools
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -15,9 +14,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import NameOID
 
 from tests.builders import csv_bytes, customers, xlsx_bytes
+from tests.certs import email_address, self_signed
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CIRCLED_ONE = b"\x1b$B\x2d\x21\x1b(B"  # ① as Windows writes it in ISO-2022-JP (NEC row 13)
@@ -327,20 +326,7 @@ def raw_odd_parts() -> bytes:
 
 @functools.cache
 def _certificate() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.EMAIL_ADDRESS, "sales@dealer.example.jp")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    return key, certificate
+    return self_signed(email_address("sales@dealer.example.jp"))
 
 
 def certificate_pem() -> bytes:

@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 
 import aiosmtplib
 import pytest
 from click.testing import CliRunner
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from dlp_proxy.cli import main
+from tests.certs import common_name, self_signed
 from tests.conftest import ProxyFactory, Sink, via_proxy
 from tests.test_relay import message
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "proxy.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+def write_certificate(directory: Path) -> tuple[Path, Path]:
+    key, cert = self_signed(common_name("proxy.test"))
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
@@ -47,7 +32,7 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 async def test_starttls_offered_and_used(
     start_proxy: ProxyFactory, sink: Sink, tmp_path: Path
 ) -> None:
-    cert, key = self_signed(tmp_path)
+    cert, key = write_certificate(tmp_path)
     proxy = await start_proxy(next_hop=via_proxy(sink), tls_cert=cert, tls_key=key)
     client = aiosmtplib.SMTP(
         hostname=proxy.address[0], port=proxy.address[1], start_tls=False, validate_certs=False

@@ -14,27 +14,6 @@ UNSCANNABLE_REASONS: tuple[UnscannableReason, ...] = (
     "unsupported",
 )
 
-# Column kinds the detector names; policy conditions may refer to any of them.
-KINDS = (
-    "person_name",
-    "kana_name",
-    "email",
-    "phone",
-    "postal_code",
-    "address",
-    "birth_date",
-    "gender",
-    "my_number",
-    "corporate_number",
-    "vin",
-    "chassis_number",
-    "licence_plate",
-    "customer_id",
-    "card_number",
-    "bank_account",
-    "company_name",
-)
-
 
 class Unscannable(Exception):
     """Raised inside inspection when a file cannot be read; becomes a finding, never a failure.

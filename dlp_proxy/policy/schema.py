@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from dlp_proxy.inspect.model import KINDS, UnscannableReason
+from dlp_proxy.inspect.model import UnscannableReason
+from dlp_proxy.inspect.vocabulary import KINDS
 
 Action = Literal["pass", "tag", "encrypt", "bcc", "hold", "block"]
 Mode = Literal["enforce", "monitor"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dlp_proxy.inspect.model import Attachment
@@ -248,4 +248,28 @@ def decide(policy: Policy, facts: Facts) -> Decision:
         policy_version=policy.version,
         mode=policy.config.mode,
         would=would,
+    )
+
+
+UNMODIFIABLE = Texts(
+    ja="このメールは署名または暗号化されているか、構造が特殊なため、ポリシーが求める変更"
+    "（添付ファイルの暗号化、宛先のBcc化）を安全に行えません。",
+    en="The message is signed or encrypted, or its structure cannot be rewritten safely, so "
+    "the change the policy asks for (encrypting attachments, moving addresses to Bcc) "
+    "cannot be made.",
+)
+
+
+def cannot_modify(decision: Decision, action: Action, why: str) -> Decision:
+    """The policy asked to modify a message that must not or cannot be: hold or block it."""
+    rule = RuleResult(
+        name="message-cannot-be-modified",
+        matched=True,
+        mode="enforce",
+        actions=(action,),
+        reason=UNMODIFIABLE,
+        why=(f"✓ {why}", f"✓ the policy asked for {', '.join(decision.actions)}"),
+    )
+    return replace(
+        decision, action=action, actions=(action,), rules=(*decision.rules, rule), would=action
     )

@@ -44,6 +44,10 @@ class ActionUnavailable(TemporaryFailure):
     """The policy chose an action this build cannot carry out; defer rather than deliver."""
 
 
+class NoticeFailed(TemporaryFailure):
+    """A notice the message depends on (the password for an encrypted copy) was not sent."""
+
+
 class LocalStorageFailed(TemporaryFailure):
     """Writing to the data directory failed (disk full, permissions)."""
 

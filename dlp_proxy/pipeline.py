@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from dlp_proxy import errors
 from dlp_proxy.decide import RuleResult
 from dlp_proxy.envelope import Envelope
+from dlp_proxy.notices import Notifier
+from dlp_proxy.policy.load import LoadedPolicy
 from dlp_proxy.policy.store import PolicyStore
 from dlp_proxy.relay import Transaction
 from dlp_proxy.scanner import Scanner, Verdict
@@ -30,34 +32,40 @@ class Outcome:
 
 
 class Pipeline:
-    def __init__(self, scanner: Scanner, policies: PolicyStore, *, deadline: float) -> None:
+    def __init__(
+        self, scanner: Scanner, policies: PolicyStore, notifier: Notifier, *, deadline: float
+    ) -> None:
         self._scanner = scanner
         self._policies = policies
+        self._notifier = notifier
         self._deadline = deadline
 
     async def process(
         self, envelope: Envelope, content: bytes, transaction: Transaction, *, trace: bytes
     ) -> Outcome:
         """Raise a DlpProxyError (or anything else: a 451) when the message cannot be handled."""
-        policy = self._policies.current.policy
+        loaded = self._policies.current
         try:
             async with asyncio.timeout(self._deadline):
-                verdict = await self._scanner.run(content, envelope, policy)
-                outcome = await self._act(verdict, content, transaction, trace)
+                verdict = await self._scanner.run(content, envelope, loaded.policy)
+                message = _Message(envelope, content, trace, loaded, verdict)
+                outcome = await self._act(message, transaction)
         except TimeoutError as exc:
             raise errors.InspectionTimeout(f"not handled within {self._deadline:g}s") from exc
         return outcome
 
-    async def _act(
-        self, verdict: Verdict, content: bytes, transaction: Transaction, trace: bytes
-    ) -> Outcome:
+    async def _act(self, message: _Message, transaction: Transaction) -> Outcome:
+        verdict = message.verdict
         decision = verdict.decision
         match decision.action:
             case "pass":
-                reply = await transaction.data(trace + content)
+                reply = await transaction.data(message.trace + message.content)
                 return Outcome(verdict, reply)
+            case "encrypt" | "bcc" | "tag":
+                return await self._modified(message, transaction)
             case "block":
                 await transaction.abort()
+                await self._tell_about_block(message)
                 rule = next(r for r in decision.enforced_rules if "block" in r.actions)
                 return Outcome(verdict, blocked_by=rule)
             case action:
@@ -66,3 +74,48 @@ class Pipeline:
                     f"(rules: {', '.join(r.name for r in decision.enforced_rules)}); "
                     "that action is not available in this version, so the message is deferred"
                 )
+
+    async def _modified(self, message: _Message, transaction: Transaction) -> Outcome:
+        """Relay the rewritten message; with encryption, the sender gets the password first,
+        so no encrypted copy ever leaves without someone able to open it."""
+        verdict, loaded = message.verdict, message.loaded
+        modified = verdict.modified
+        assert modified is not None
+        context = None
+        if modified.password is not None:
+            encryption = self._notifier.encryption(verdict, message.envelope, loaded)
+            context = self._notifier.context(
+                verdict, message.envelope, message.content, loaded, encryption=encryption
+            )
+            try:
+                await self._notifier.send("encrypted", context, loaded)
+            except Exception as exc:
+                raise errors.NoticeFailed(
+                    f"the password notice to the sender could not be sent: {exc}"
+                ) from exc
+        reply = await transaction.data(message.trace + modified.content)
+        if context is not None and loaded.policy.config.notices.password_to_recipients:
+            await self._notifier.send_quietly("encrypted_recipient_password", context, loaded)
+        return Outcome(verdict, reply)
+
+    async def _tell_about_block(self, message: _Message) -> None:
+        loaded = message.loaded
+        wanted = loaded.policy.config.notices.on_block
+        if not wanted:
+            return
+        context = self._notifier.context(message.verdict, message.envelope, message.content, loaded)
+        if "sender" in wanted and message.envelope.mail_from:
+            await self._notifier.send_quietly("blocked", context, loaded)
+        if "admins" in wanted:
+            await self._notifier.send_quietly("admin_alert", context, loaded)
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """One message on its way through: what came in, the policy it met, the verdict."""
+
+    envelope: Envelope
+    content: bytes
+    trace: bytes
+    loaded: LoadedPolicy
+    verdict: Verdict

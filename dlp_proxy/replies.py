@@ -99,6 +99,8 @@ def for_error(error: BaseException) -> str:
             return "451 4.3.0 Inspection failed, try again later"
         case errors.ActionUnavailable():
             return "451 4.3.0 Held back by policy; the action it asks for is not available yet"
+        case errors.NoticeFailed():
+            return "451 4.3.0 The password notice could not be sent, try again later"
         case errors.LocalStorageFailed():
             return "451 4.3.0 Local storage failed, try again later"
         case _:

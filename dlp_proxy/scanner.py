@@ -20,7 +20,8 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from dlp_proxy import errors
-from dlp_proxy.decide import Decision, Facts, decide
+from dlp_proxy.actions.apply import MODIFYING, Modified, modify
+from dlp_proxy.decide import Decision, Facts, cannot_modify, decide
 from dlp_proxy.envelope import Envelope
 from dlp_proxy.inspect import DEFAULT_LIMITS, Inspection, Limits, inspect_message
 from dlp_proxy.inspect.recipients import Recipients, analyse
@@ -46,6 +47,7 @@ class Verdict:
     recipients: Recipients
     decision: Decision
     seconds: float
+    modified: Modified | None = None
 
 
 Job = Callable[[bytes, Envelope, Policy], Verdict]
@@ -65,7 +67,21 @@ def evaluate(
         internal=policy.internal,
     )
     decision = decide(policy, Facts(inspection.attachments, recipients, envelope.sender))
-    return Verdict(inspection, recipients, decision, time.perf_counter() - started)
+    modified = None
+    if decision.action in MODIFYING:
+        modified = modify(
+            raw,
+            decision=decision,
+            attachments=inspection.attachments,
+            policy=policy,
+            internal=policy.internal,
+            queue_id=envelope.message_id,
+            sender=envelope.mail_from,
+        )
+        if modified.problem is not None:
+            decision = cannot_modify(decision, policy.config.unmodifiable, modified.problem)
+            modified = None
+    return Verdict(inspection, recipients, decision, time.perf_counter() - started, modified)
 
 
 _VOCABULARIES: dict[str, Vocabulary | None] = {}

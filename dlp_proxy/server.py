@@ -283,6 +283,11 @@ class Handler:
                 a.personal_rows for a in outcome.verdict.inspection.attachments
             )
             fields["scan_ms"] = round(outcome.verdict.seconds * 1000, 1)
+            modified = outcome.verdict.modified
+            if modified is not None:
+                fields["encrypted"] = len(modified.encrypted)
+                fields["bcc_hidden"] = modified.hidden
+                fields["tagged"] = modified.tagged
             if outcome.blocked_by is not None:
                 rule = outcome.blocked_by
                 reply = replies.blocked(rule.name, rule.reason.en)

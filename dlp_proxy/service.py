@@ -12,6 +12,7 @@ from typing import Any
 from dlp_proxy import __version__
 from dlp_proxy.config import Settings
 from dlp_proxy.errors import StartupError
+from dlp_proxy.notices import Notifier
 from dlp_proxy.outbox import Outbox
 from dlp_proxy.pipeline import Pipeline
 from dlp_proxy.policy.errors import PolicyError
@@ -61,7 +62,14 @@ class Proxy:
             )
         else:
             self._delivery = Outbox(settings.data_dir / "outbox")
-        pipeline = Pipeline(self._scanner, self.policies, deadline=settings.inspection_deadline)
+        notifier = Notifier(
+            self._delivery,
+            hostname=settings.hostname,
+            templates=settings.policy_dir / "templates",
+        )
+        pipeline = Pipeline(
+            self._scanner, self.policies, notifier, deadline=settings.inspection_deadline
+        )
         handler = self._handler = Handler(
             settings, delivery=self._delivery, pipeline=pipeline, policies=self.policies
         )

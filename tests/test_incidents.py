@@ -79,7 +79,10 @@ async def test_2940_customers_to_29_customers_in_cc_is_blocked(
         await send(proxy.address, raw, sender=SENDER, rcpts=(SENDER, *CUSTOMERS))
     assert failure.value.code == 550
     assert failure.value.message.startswith("5.7.1 Blocked by policy rule appi-reportable-volume")
-    assert sink.messages == []
+    # Nothing reached a customer; the sender was told why (a notice from the null sender).
+    assert [m.rcpt_tos for m in sink.messages] == [[SENDER]]
+    assert sink.messages[0].mail_from == "<>"
+    assert b"X-DLP-Notice: blocked" in sink.messages[0].content
 
 
 async def test_small_customer_list_to_external_is_held_back(

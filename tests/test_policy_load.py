@@ -88,6 +88,15 @@ CASES = {
         "a.yaml:5: rules[0].when.column_kinds[0]:",
     ),
     "bad-mode": ({"a.yaml": "mode: dry-run\n"}, "a.yaml:1: mode:"),
+    "bad-time-zone": (
+        {"a.yaml": "notices:\n  timezone: Asia/Edo\n"},
+        "a.yaml:2: notices.timezone: Value error, unknown time zone 'Asia/Edo'",
+    ),
+    "bad-admin-address": (
+        {"a.yaml": "notices:\n  admins: [security]\n"},
+        "a.yaml:2: notices.admins[0]:",
+    ),
+    "bad-unmodifiable": ({"a.yaml": "unmodifiable: pass\n"}, "a.yaml:1: unmodifiable:"),
     "bad-domain": ({"a.yaml": "internal_domains: [example.jp, 'not a domain']\n"}, "a.yaml:1:"),
     "twice-in-one-file": (
         {"a.yaml": RULE + RULE.split("rules:\n", 1)[1]},

@@ -49,13 +49,14 @@ async def test_block_is_a_550_with_the_rule_and_reason(
     assert failure.value.message == (
         "5.7.1 Blocked by policy rule visible: Too many visible external addresses"
     )
-    assert sink.messages == []
+    assert [m.rcpt_tos for m in sink.messages] == [["sender@example.jp"]]  # the notice only
+    assert b"X-DLP-Notice: blocked" in sink.messages[0].content
     line = [r.__dict__ for r in caplog.records if r.getMessage() == "message"][-1]
     assert line["decision"] == "block" and line["rules"] == ["visible"]
     assert line["policy"] == proxy.policies.current.policy.version  # type: ignore[union-attr]
     # The blocked transaction was reset at the next hop; the connection serves the next message.
     errors, _ = await send(proxy.address, message())
-    assert errors == {} and len(sink.messages) == 1
+    assert errors == {} and len(sink.messages) == 2
     assert sink.handler.connections == 1
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import msoffcrypto
@@ -65,7 +65,7 @@ def inspect_message(
 ) -> tuple[Attachment, ...]:
     """Every attachment of a message and every file inside them; the message itself is not one."""
     run = _Run(limits, vocabulary)
-    _message(run, raw, prefix="", depth=0)
+    _message(run, raw, prefix="", depth=0, top=True)
     return tuple(run.out)
 
 
@@ -73,7 +73,17 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}/{name}" if prefix else name
 
 
-def _message(run: _Run, raw: bytes, *, prefix: str, depth: int) -> None:
+def _message(run: _Run, raw: bytes, *, prefix: str, depth: int, top: bool = False) -> None:
+    """Inspect every part; in the top-level message, tag what each part yields with its
+    section (a message inside a zip keeps the zip's section)."""
+    for section, first in _parts(run, raw, prefix=prefix, depth=depth):
+        if top and section is not None:
+            for index in range(first, len(run.out)):
+                run.update(index, section=section)
+
+
+def _parts(run: _Run, raw: bytes, *, prefix: str, depth: int) -> Iterator[tuple[str | None, int]]:
+    """Inspect the parts one by one; after each, yield its section and its first finding."""
     max_depth = run.budget.limits.max_depth
     parts = mime.walk(raw)
     while True:
@@ -94,11 +104,13 @@ def _message(run: _Run, raw: bytes, *, prefix: str, depth: int) -> None:
         except Unscannable as exc:
             run.out.append(_refused(f"{path} and later parts", exc))
             return
+        first = len(run.out)
         if part.message:
             attached = Attachment(path=path, type="eml", size=0)
             if level >= max_depth:
                 attached = _with_problem(attached, _too_deep(max_depth))
             run.out.append(attached)
+            yield part.section, first
             continue
         hints = (
             filetype.hint_from_name(part.path.rsplit("/", 1)[-1]) if part.named else None,
@@ -115,6 +127,7 @@ def _message(run: _Run, raw: bytes, *, prefix: str, depth: int) -> None:
             damage=part.damage,
             text_charset=text_charset,
         )
+        yield part.section, first
 
 
 def _refused(path: str, problem: Unscannable) -> Attachment:

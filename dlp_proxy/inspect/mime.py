@@ -33,6 +33,8 @@ class Part:
 
     ``path`` names it for people: its file name, else ``part 2.1`` (IMAP section numbers),
     under the path of any attached message it sits in. ``depth`` counts those messages.
+    ``section`` is that IMAP section number, the key actions/mimetree.py rewrites by; None
+    for parts recovered from a damaged structure (they cannot be rewritten safely).
     """
 
     path: str
@@ -43,6 +45,7 @@ class Part:
     depth: int
     message: bool = False
     damage: Unscannable | None = None
+    section: str | None = None
 
 
 def walk(raw: bytes) -> Iterator[Part]:
@@ -107,7 +110,16 @@ def _attached(
 ) -> Iterator[Part]:
     name = filename(entity)
     path = _join(prefix, name or f"part {section or '1'}")
-    yield Part(path, name is not None, _content_type(entity), None, b"", depth, message=True)
+    yield Part(
+        path,
+        name is not None,
+        _content_type(entity),
+        None,
+        b"",
+        depth,
+        message=True,
+        section=section or "1",
+    )
     for inner in payload:
         if isinstance(inner, Message):
             yield from _entity(inner, section=section, prefix=path, depth=depth + 1, nesting=0)
@@ -155,7 +167,9 @@ def _leaf(entity: Message, *, section: str, prefix: str, depth: int) -> Part:
     except Exception:
         charset = None
     path = _join(prefix, name or f"part {section}")
-    return Part(path, name is not None, content_type, charset, data, depth, damage=damage)
+    return Part(
+        path, name is not None, content_type, charset, data, depth, damage=damage, section=section
+    )
 
 
 def _content_type(entity: Message) -> str:

@@ -71,3 +71,6 @@ class Attachment:
     samples: tuple[str, ...] = ()
     unscannable: UnscannableReason | None = None
     detail: str | None = None
+    # The IMAP section number of the top-level MIME part this file is in (for a member of a
+    # zip: the zip's part); actions rewrite by it. None outside messages and for damage.
+    section: str | None = None

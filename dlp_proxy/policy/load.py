@@ -13,12 +13,20 @@ from pydantic import ValidationError
 from dlp_proxy.inspect.recipients import Domains
 from dlp_proxy.policy.directory import Directory, load_directory
 from dlp_proxy.policy.errors import PolicyError, Problem
-from dlp_proxy.policy.schema import Conditions, PolicyFile, Rule, Texts
+from dlp_proxy.policy.schema import (
+    BccOptions,
+    Conditions,
+    EncryptOptions,
+    Notices,
+    PolicyFile,
+    Rule,
+    Texts,
+)
 
 Path_ = tuple[str | int, ...]
 _FIELD_NAMES = frozenset(
     name
-    for model in (PolicyFile, Rule, Conditions, Texts)
+    for model in (PolicyFile, Rule, Conditions, Texts, EncryptOptions, BccOptions, Notices)
     for name in (*model.model_fields, *(f.alias for f in model.model_fields.values() if f.alias))
 )
 Origins = dict[Path_, tuple[Path, int]]

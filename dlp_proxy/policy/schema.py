@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -129,12 +130,57 @@ class Rule(BaseModel):
     when: Conditions = Conditions()
     unless: Conditions | None = None
     action: Action | tuple[Action, ...]
+    encrypt_attachments: Literal["flagged", "all"] = "flagged"
     mode: Mode = "enforce"
     enabled: bool = True
 
     @property
     def actions(self) -> tuple[Action, ...]:
         return (self.action,) if isinstance(self.action, str) else self.action
+
+
+Address = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+class EncryptOptions(BaseModel):
+    """How the encrypt action makes its zips."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    password_length: int = Field(default=16, ge=10, le=64)
+    password_alphabet: str | None = Field(default=None, min_length=20)
+
+
+class BccOptions(BaseModel):
+    """How the bcc action rewrites To and Cc."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keep_internal_visible: bool = True
+
+
+class Notices(BaseModel):
+    """Who is told what, from which address."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    from_address: Address | None = Field(default=None, alias="from")
+    admins: tuple[Address, ...] = ()
+    on_block: tuple[Literal["sender", "admins"], ...] = ("sender", "admins")
+    password_to_recipients: bool = False
+    contact: str | None = None
+    file_transfer: str | None = None
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
 
 class PolicyFile(BaseModel):
@@ -148,6 +194,10 @@ class PolicyFile(BaseModel):
     directory: Path | None = None
     default_language: Language = "ja"
     column_synonyms: dict[Kind, tuple[str, ...]] = Field(default_factory=dict)
+    encrypt: EncryptOptions = Field(default_factory=EncryptOptions)
+    bcc: BccOptions = Field(default_factory=BccOptions)
+    unmodifiable: Literal["hold", "block"] = "hold"
+    notices: Notices = Field(default_factory=Notices)
     rules: tuple[Rule, ...] = ()
 
     @field_validator("rules")

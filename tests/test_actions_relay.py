@@ -276,3 +276,41 @@ async def test_null_sender_cannot_get_a_password(
         await client.data(customer_mail())
     client.close()
     assert failure.value.code == 550 and "cannot-be-modified" in failure.value.message
+
+
+async def test_password_to_recipients_is_an_option_sent_after_the_copy(
+    start_proxy: ProxyFactory, sink: Sink, tmp_path: Path
+) -> None:
+    directory = policy(tmp_path, rule("encrypt"))
+    text = (directory / "policy.yaml").read_text(encoding="utf-8")
+    (directory / "policy.yaml").write_text(
+        text.replace(
+            "admins: [security@example.co.jp]}", "admins: [], password_to_recipients: true}"
+        ),
+        encoding="utf-8",
+    )
+    proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=directory)
+    await send(proxy.address, customer_mail(), sender=SENDER, rcpts=(PARTNER,))
+    kinds = [parsed(m)["X-DLP-Notice"] for m in sink.messages]
+    assert kinds == ["encrypted", None, "encrypted_recipient_password"]
+    (to_sender,) = notices(sink, "encrypted")
+    (to_partner,) = notices(sink, "encrypted_recipient_password")
+    assert sink.messages[2].rcpt_tos == [PARTNER]
+    assert password_in(to_partner) == password_in(to_sender)
+
+
+async def test_bcc_can_hide_internal_addresses_too(
+    start_proxy: ProxyFactory, sink: Sink, tmp_path: Path
+) -> None:
+    cc = [f"customer{i}@mail{i % 5}.example" for i in range(12)]
+    directory = policy(
+        tmp_path,
+        rule("bcc", when="{external_visible: 10}"),
+        extra="bcc: {keep_internal_visible: false}\n",
+    )
+    proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=directory)
+    await send(proxy.address, _plain(cc), sender=SENDER, rcpts=(f"boss@{INTERNAL}", *cc))
+    (copy,) = relayed(sink)
+    head = copy.content.partition(b"\r\n\r\n")[0]
+    assert b"To: undisclosed-recipients:;" in head and b"boss@" not in head
+    assert len(copy.rcpt_tos) == 13

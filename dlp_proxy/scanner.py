@@ -20,7 +20,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from dlp_proxy import errors
-from dlp_proxy.actions.apply import MODIFYING, Modified, modify
+from dlp_proxy.actions.apply import MODIFYING, Changes, Modified, modify
 from dlp_proxy.decide import Decision, Facts, cannot_modify, decide
 from dlp_proxy.envelope import Envelope
 from dlp_proxy.inspect import DEFAULT_LIMITS, Inspection, Limits, inspect_message
@@ -67,21 +67,45 @@ def evaluate(
         internal=policy.internal,
     )
     decision = decide(policy, Facts(inspection.attachments, recipients, envelope.sender))
+    changes = Changes.of(decision, policy, envelope.message_id)
     modified = None
-    if decision.action in MODIFYING:
+    if decision.action in MODIFYING or (decision.action == "hold" and changes.any):
         modified = modify(
             raw,
-            decision=decision,
+            changes,
             attachments=inspection.attachments,
             policy=policy,
             internal=policy.internal,
-            queue_id=envelope.message_id,
             sender=envelope.mail_from,
         )
-        if modified.problem is not None:
-            decision = cannot_modify(decision, policy.config.unmodifiable, modified.problem)
+        unmodifiable = policy.config.unmodifiable
+        if modified.problem is not None and (decision.action != "hold" or unmodifiable == "block"):
+            decision = cannot_modify(decision, unmodifiable, modified.problem)
             modified = None
+        elif decision.action == "hold":
+            # Held: only whether it can be changed matters now; release changes it for real.
+            modified = Modified(b"", problem=modified.problem)
     return Verdict(inspection, recipients, decision, time.perf_counter() - started, modified)
+
+
+def prepare_release(
+    raw: bytes,
+    envelope: Envelope,
+    policy: Policy,
+    *,
+    changes: Changes,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Modified:
+    """Carry out, on approved held mail, the changes its decision asked for; in a scanner."""
+    inspection = inspect_message(raw, limits=limits, vocabulary=vocabulary_of(policy))
+    return modify(
+        raw,
+        changes,
+        attachments=inspection.attachments,
+        policy=policy,
+        internal=policy.internal,
+        sender=envelope.mail_from,
+    )
 
 
 _VOCABULARIES: dict[str, Vocabulary | None] = {}
@@ -142,20 +166,21 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
 def _scanner_main(sock: socket.socket, job: Job, memory_limit: int) -> None:
     """A scanner process: run the job on each task read from ``sock`` until it closes.
 
-    A task is ``(raw, envelope, policy)`` where policy is None when it is the same object as
-    in the previous task (it changes only on reload, so it is sent once per process).
+    A task is ``(raw, envelope, policy, other)`` where policy is None when it is the same
+    object as in the previous task (it changes only on reload, so it is sent once per
+    process) and ``other`` is None for the process's job, or another picklable job.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops us
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
     policy: Policy | None = None
     with sock:
         while (frame := _receive(sock)) is not None:
-            raw, envelope, sent_policy = pickle.loads(frame)
+            raw, envelope, sent_policy, other = pickle.loads(frame)
             policy = sent_policy or policy
             assert policy is not None
             outcome: tuple[bool, object]
             try:
-                outcome = (True, job(raw, envelope, policy))
+                outcome = (True, (other or job)(raw, envelope, policy))
                 reply = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
             except BaseException as exc:  # MemoryError under the limit included: a 451, not a crash
                 reply = pickle.dumps((False, type(exc).__name__))
@@ -177,9 +202,11 @@ class _Process:
         self.tasks = 0
         self.policy: Policy | None = None
 
-    async def call(self, raw: bytes, envelope: Envelope, policy: Policy) -> tuple[bool, object]:
+    async def call(
+        self, raw: bytes, envelope: Envelope, policy: Policy, other: Callable[..., object] | None
+    ) -> tuple[bool, object]:
         frame = pickle.dumps(
-            (raw, envelope, None if policy is self.policy else policy),
+            (raw, envelope, None if policy is self.policy else policy, other),
             protocol=pickle.HIGHEST_PROTOCOL,
         )
         self.writer.write(_LENGTH.pack(len(frame)) + frame)  # one send: one wake-up of the child
@@ -246,11 +273,24 @@ class Scanner:
         return [s.process.pid for s in self._all if s.process.pid is not None]
 
     async def run(self, raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
+        value = await self.run_job(raw, envelope, policy)
+        assert isinstance(value, Verdict)
+        return value
+
+    async def run_job(
+        self,
+        raw: bytes,
+        envelope: Envelope,
+        policy: Policy,
+        job: Callable[[bytes, Envelope, Policy], object] | None = None,
+    ) -> object:
+        """Run ``job`` (default: the scanner's own) in a scanner process under the deadline;
+        ``job`` must be picklable: a module-level function or a partial of one."""
         scanner = await self._idle.get()
         healthy = False
         try:
             async with asyncio.timeout(self._timeout):
-                ok, value = await scanner.call(raw, envelope, policy)
+                ok, value = await scanner.call(raw, envelope, policy, job)
             healthy = True
         except TimeoutError as exc:
             raise errors.InspectionTimeout(f"scan exceeded {self._timeout:g}s") from exc
@@ -268,7 +308,6 @@ class Scanner:
                 self._retire(scanner, kill=not healthy)
         if not ok:
             raise errors.InspectionFailed(f"scanner raised {value}")
-        assert isinstance(value, Verdict)
         return value
 
     def _retire(self, scanner: _Process, *, kill: bool) -> None:

@@ -223,3 +223,23 @@ def test_policy_check_command(tmp_path: Path) -> None:
     result = runner.invoke(main, ["policy", "check", str(bad)])
     assert result.exit_code == 1
     assert "a.yaml:1: mode:" in result.output
+
+
+def test_approvers_are_managers_with_their_delegates_else_the_fallback(tmp_path: Path) -> None:
+    directory = write(
+        tmp_path / "p",
+        {
+            "policy.yaml": "directory: people.csv\n",
+            "people.csv": (
+                "email,managers,delegates\n"
+                "tanaka@x.jp,sato@x.jp;kato@x.jp,\n"
+                "sato@x.jp,,suzuki@x.jp\n"
+                "kato@x.jp,,sato@x.jp\n"
+                "loner@x.jp,,\n"
+            ),
+        },
+    )
+    people = load_policy(directory).directory
+    assert people.approvers_of("Tanaka@x.jp") == ("sato@x.jp", "suzuki@x.jp", "kato@x.jp")
+    assert people.approvers_of("loner@x.jp", fallback=("Desk@x.jp",)) == ("desk@x.jp",)
+    assert people.approvers_of("stranger@y.jp") == ()

@@ -53,6 +53,18 @@ class Directory:
     def lookup(self, address: str) -> PersonEntry | None:
         return self.people.get(address.strip().lower())
 
+    def approvers_of(self, sender: str, *, fallback: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Who may approve the sender's held mail: their managers and the managers' delegates;
+        else the fallback group. Empty means admins only: nothing leaves unapproved."""
+        person = self.lookup(sender)
+        managers = person.managers if person is not None else ()
+        approvers: list[str] = []
+        for manager in managers:
+            approvers.append(manager)
+            entry = self.lookup(manager)
+            approvers.extend(entry.delegates if entry is not None else ())
+        return tuple(dict.fromkeys(approvers)) or tuple(a.lower() for a in fallback)
+
     def sender_info(self, address: str) -> SenderInfo:
         person = self.lookup(address)
         if person is None:

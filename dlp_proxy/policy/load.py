@@ -17,6 +17,7 @@ from dlp_proxy.policy.schema import (
     BccOptions,
     Conditions,
     EncryptOptions,
+    HoldOptions,
     Notices,
     PolicyFile,
     Rule,
@@ -26,7 +27,16 @@ from dlp_proxy.policy.schema import (
 Path_ = tuple[str | int, ...]
 _FIELD_NAMES = frozenset(
     name
-    for model in (PolicyFile, Rule, Conditions, Texts, EncryptOptions, BccOptions, Notices)
+    for model in (
+        PolicyFile,
+        Rule,
+        Conditions,
+        Texts,
+        EncryptOptions,
+        BccOptions,
+        HoldOptions,
+        Notices,
+    )
     for name in (*model.model_fields, *(f.alias for f in model.model_fields.values() if f.alias))
 )
 Origins = dict[Path_, tuple[Path, int]]

@@ -159,6 +159,16 @@ class BccOptions(BaseModel):
     keep_internal_visible: bool = True
 
 
+class HoldOptions(BaseModel):
+    """How long held mail waits, what happens then, and who approves when nobody is listed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expire_after_hours: float = Field(default=72.0, gt=0, le=24 * 90)
+    on_expiry: Literal["reject", "release"] = "reject"
+    fallback_approvers: tuple[Address, ...] = ()
+
+
 class Notices(BaseModel):
     """Who is told what, from which address."""
 
@@ -197,6 +207,7 @@ class PolicyFile(BaseModel):
     encrypt: EncryptOptions = Field(default_factory=EncryptOptions)
     bcc: BccOptions = Field(default_factory=BccOptions)
     unmodifiable: Literal["hold", "block"] = "hold"
+    hold: HoldOptions = Field(default_factory=HoldOptions)
     notices: Notices = Field(default_factory=Notices)
     rules: tuple[Rule, ...] = ()
 

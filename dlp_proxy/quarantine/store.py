@@ -389,7 +389,7 @@ class Quarantine:
             result = await session.execute(
                 select(MessageRow.state, func.count()).group_by(MessageRow.state)
             )
-            found = {state: int(n) for state, n in result.tuples()}
+            found = {str(state): int(n) for state, n in result}
         return {state: found.get(state, 0) for state in STATES}
 
     async def _decide(
@@ -516,7 +516,7 @@ class Quarantine:
                 .returning(MessageRow.id, MessageRow.policy_version)
                 .execution_options(synchronize_session=False)
             )
-            pairs = list(moved.tuples())
+            pairs = [(row[0], row[1]) for row in moved]
             session.add_all(
                 AuditRow(
                     at=now,

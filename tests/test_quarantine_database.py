@@ -283,3 +283,12 @@ async def test_open_from_settings(tmp_path: Path) -> None:
     finally:
         await store.close()
     assert not (tmp_path / "var" / "quarantine.key").exists()
+
+
+async def test_a_database_from_a_newer_build_is_refused(db: Db) -> None:
+    await db.open()
+    await db.execute(f"UPDATE {VERSION_TABLE} SET version_num = 'ffff_from_the_future'")
+    with pytest.raises(QuarantineError, match="newer dlp-proxy"):
+        await db.open()
+    rows = await db.execute(f"SELECT version_num FROM {VERSION_TABLE}")
+    assert rows == [("ffff_from_the_future",)]

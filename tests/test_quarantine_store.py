@@ -305,6 +305,10 @@ async def test_list_by_approver_state_and_search(store: Quarantine) -> None:
     assert [m.id for m in await store.list(search="KAIIN_100%")] == ["B1"]
     assert [m.id for m in await store.list(search="A_")] == []  # wildcards are literal
     assert [m.id for m in await store.list(limit=1, offset=1)] == ["A2"]
+    assert await store.count() == 3
+    assert await store.count(approver="a@x.jp") == 2
+    assert await store.count(state="held", approver="a@x.jp", search="見積") == 1
+    assert await store.count(search="nothing like it") == 0
     counts = await store.counts()
     assert counts == {
         "held": 2,

@@ -137,6 +137,7 @@ class Settings(BaseModel):
         None, description="base64 AES-256 key; default data_dir/quarantine.key"
     )
     retention_days: int = Field(30, ge=0, description="days held content is kept once final")
+    release_retry_max: float = Field(3600.0, gt=0, description="longest wait between tries")
 
     _database_url = field_validator("quarantine_url")(check_database_url)
     _key = field_validator("quarantine_key")(check_key)

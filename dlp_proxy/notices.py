@@ -5,22 +5,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
+from typing import Literal, Protocol
 
 from dlp_proxy import errors
 from dlp_proxy.actions.notice_context import (
+    Approval,
+    AttachmentSummary,
     DecisionSummary,
     EncryptedArchive,
     Encryption,
     MessageSummary,
     NoticeContext,
     Person,
+    RecipientSummary,
 )
 from dlp_proxy.actions.notify import Notice, NoticeKind, NoticeRenderer, NoticeSettings
 from dlp_proxy.envelope import Client, Envelope
+from dlp_proxy.holding import attachments_of, decision_of
 from dlp_proxy.policy.load import LoadedPolicy, Policy
+from dlp_proxy.quarantine.records import HeldMessage
 from dlp_proxy.relay import Delivery
 from dlp_proxy.scanner import Verdict, header_section
 
@@ -42,12 +49,31 @@ def notice_settings(policy: Policy, hostname: str) -> NoticeSettings:
     )
 
 
+class Links(Protocol):
+    """Signed links into the web UI for one held message and one person."""
+
+    def __call__(self, held: HeldMessage, person: str, action: LinkAction) -> str: ...
+
+    def review(self, held: HeldMessage) -> str: ...
+
+
+LinkAction = Literal["approve", "reject", "withdraw"]
+
+
 class Notifier:
     """Renders notices with the policy in force and hands them to the next hop."""
 
-    def __init__(self, delivery: Delivery, *, hostname: str, templates: Path | None) -> None:
+    def __init__(
+        self,
+        delivery: Delivery,
+        *,
+        hostname: str,
+        templates: Path | None,
+        links: Links | None = None,
+    ) -> None:
         self._delivery = delivery
         self._hostname = hostname
+        self.links = links
         self._templates = [templates] if templates is not None and templates.is_dir() else []
         self._renderers: dict[str, NoticeRenderer] = {}
 
@@ -82,6 +108,38 @@ class Notifier:
         return NoticeContext(message, DecisionSummary.of(verdict.decision), encryption)
 
     @staticmethod
+    def context_of(held: HeldMessage, loaded: LoadedPolicy) -> NoticeContext:
+        """A notice context from a held message's stored summary: no re-scan needed."""
+        recipients = RecipientSummary.split(
+            held.recipients,
+            internal=loaded.policy.internal,
+            visible=held.summary.get("recipients", {}).get("shown_in_to_cc", ()),
+        )
+        message = MessageSummary(
+            queue_id=held.id,
+            sender=Person.lookup(held.sender, loaded.directory),
+            subject=held.subject,
+            recipients=recipients,
+            attachments=tuple(AttachmentSummary.of(a) for a in attachments_of(held.summary)),
+            received=held.received_at,
+            message_id=held.summary.get("headers", {}).get("message_id"),
+        )
+        return NoticeContext(message, DecisionSummary.of(decision_of(held.summary)))
+
+    async def decided(self, held: HeldMessage, loaded: LoadedPolicy) -> None:
+        """Tell the sender their held mail was rejected or expired (released mail is told on
+        delivery)."""
+        if held.state not in ("rejected", "expired"):
+            return
+        decider = Person.lookup(held.decided_by, loaded.directory) if held.decided_by else None
+        comment = held.comment
+        if held.state == "expired":
+            comment = "承認期限が過ぎたため送信されませんでした。 / The approval deadline passed."
+        approval = Approval(decided_by=decider, comment=comment)
+        context = replace(self.context_of(held, loaded), approval=approval)
+        await self.send_quietly("rejected", context, loaded)
+
+    @staticmethod
     def encryption(verdict: Verdict, envelope: Envelope, loaded: LoadedPolicy) -> Encryption:
         modified = verdict.modified
         assert modified is not None and modified.password is not None
@@ -103,6 +161,34 @@ class Notifier:
         for notice in notices:
             await self._deliver(notice)
         return notices
+
+    async def held(
+        self,
+        held: HeldMessage,
+        verdict: Verdict,
+        envelope: Envelope,
+        content: bytes,
+        loaded: LoadedPolicy,
+    ) -> None:
+        """Tell the sender their mail waits, and ask each approver, with their own links."""
+        people = tuple(Person.lookup(a, loaded.directory) for a in held.approvers)
+        if not people:
+            return  # nobody to name or to ask: the web UI's admins decide (logged at hold)
+        base = self.context(verdict, envelope, content, loaded)
+        approval = Approval(approvers=people, expires=held.expires_at)
+        await self.send_quietly("held", replace(base, approval=approval), loaded)
+        if self.links is None:
+            log.warning("no web UI links: approvers get no request", extra={"id": held.id})
+            return
+        for person in people:
+            request = Approval(
+                approvers=(person,),
+                approve_url=self.links(held, person.address, "approve"),
+                reject_url=self.links(held, person.address, "reject"),
+                review_url=self.links.review(held),
+                expires=held.expires_at,
+            )
+            await self.send_quietly("approval_request", replace(base, approval=request), loaded)
 
     async def send_quietly(
         self, kind: NoticeKind, context: NoticeContext, loaded: LoadedPolicy

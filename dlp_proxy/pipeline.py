@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from dlp_proxy import errors
+from dlp_proxy.actions.apply import Changes
+from dlp_proxy.actions.notice_context import subject_of, truncate
 from dlp_proxy.decide import RuleResult
 from dlp_proxy.envelope import Envelope
+from dlp_proxy.holding import headers_of, summary
 from dlp_proxy.notices import Notifier
 from dlp_proxy.policy.load import LoadedPolicy
 from dlp_proxy.policy.store import PolicyStore
+from dlp_proxy.quarantine.records import HeldMessage, NewHold
+from dlp_proxy.quarantine.store import Quarantine, utcnow
 from dlp_proxy.relay import Transaction
 from dlp_proxy.scanner import Scanner, Verdict
 
@@ -25,6 +32,7 @@ class Outcome:
     verdict: Verdict
     next_hop_reply: str = ""
     blocked_by: RuleResult | None = None
+    held: HeldMessage | None = None
 
     @property
     def action(self) -> str:
@@ -33,11 +41,18 @@ class Outcome:
 
 class Pipeline:
     def __init__(
-        self, scanner: Scanner, policies: PolicyStore, notifier: Notifier, *, deadline: float
+        self,
+        scanner: Scanner,
+        policies: PolicyStore,
+        notifier: Notifier,
+        quarantine: Quarantine,
+        *,
+        deadline: float,
     ) -> None:
         self._scanner = scanner
         self._policies = policies
         self._notifier = notifier
+        self._quarantine = quarantine
         self._deadline = deadline
 
     async def process(
@@ -68,12 +83,45 @@ class Pipeline:
                 await self._tell_about_block(message)
                 rule = next(r for r in decision.enforced_rules if "block" in r.actions)
                 return Outcome(verdict, blocked_by=rule)
-            case action:
-                raise errors.ActionUnavailable(
-                    f"the policy asks to {action} this message "
-                    f"(rules: {', '.join(r.name for r in decision.enforced_rules)}); "
-                    "that action is not available in this version, so the message is deferred"
-                )
+            case _:
+                await transaction.abort()
+                held = await self._hold(message)
+                return Outcome(verdict, held=held)
+
+    async def _hold(self, message: _Message) -> HeldMessage:
+        """Commit the message to the quarantine (durable before the 250), then tell the sender
+        and the approvers; a notice that fails is logged: the web UI lists held mail anyway."""
+        loaded, envelope, verdict = message.loaded, message.envelope, message.verdict
+        config = loaded.policy.config
+        changes = Changes.of(verdict.decision, loaded.policy, envelope.message_id)
+        content = message.trace + message.content
+        approvers = loaded.directory.approvers_of(
+            envelope.mail_from, fallback=config.hold.fallback_approvers or config.notices.admins
+        )
+        if not approvers:
+            log.warning(
+                "no approver for the sender: only admins can decide",
+                extra={"id": envelope.message_id},
+            )
+        held = await self._quarantine.hold(
+            NewHold(
+                id=envelope.message_id,
+                sender=envelope.mail_from,
+                recipients=envelope.rcpt_tos,
+                mail_options=envelope.mail_options,
+                client=dataclasses.asdict(envelope.client),
+                subject=truncate(subject_of(headers_of(content)), 200),
+                summary=summary(
+                    content, envelope, verdict, internal=loaded.policy.internal, changes=changes
+                ),
+                policy_version=loaded.policy.version,
+                approvers=approvers,
+                expires_at=utcnow() + timedelta(hours=config.hold.expire_after_hours),
+                content=content,
+            )
+        )
+        await self._notifier.held(held, verdict, envelope, message.content, loaded)
+        return held
 
     async def _modified(self, message: _Message, transaction: Transaction) -> Outcome:
         """Relay the rewritten message; with encryption, the sender gets the password first,

@@ -21,6 +21,11 @@ def queued(message_id: str) -> str:
     return f"250 2.0.0 Ok: queued as {message_id}"
 
 
+def held(message_id: str) -> str:
+    """Held for approval: committed to the quarantine, so the MTA's job is done."""
+    return f"250 2.0.0 Ok: held for approval as {message_id}"
+
+
 def blocked(rule: str, reason: str) -> str:
     """A deliberate block: one line naming the rule and its reason (RFC 5321 line limit)."""
     return _one_line(f"550 5.7.1 Blocked by policy rule {rule}: {reason}", limit=500)

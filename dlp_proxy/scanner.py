@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import pickle
@@ -88,24 +89,28 @@ def evaluate(
     return Verdict(inspection, recipients, decision, time.perf_counter() - started, modified)
 
 
-def prepare_release(
+def release_job(
     raw: bytes,
     envelope: Envelope,
     policy: Policy,
     *,
     changes: Changes,
     limits: Limits = DEFAULT_LIMITS,
-) -> Modified:
-    """Carry out, on approved held mail, the changes its decision asked for; in a scanner."""
-    inspection = inspect_message(raw, limits=limits, vocabulary=vocabulary_of(policy))
-    return modify(
-        raw,
-        changes,
-        attachments=inspection.attachments,
-        policy=policy,
-        internal=policy.internal,
-        sender=envelope.mail_from,
-    )
+) -> Verdict:
+    """For approved held mail: findings afresh (for the notices) and the changes its decision
+    asked for when it was held, carried out now; runs in a scanner process."""
+    verdict = evaluate(raw, envelope, policy, limits=limits)
+    modified = None
+    if changes.any:
+        modified = modify(
+            raw,
+            changes,
+            attachments=verdict.inspection.attachments,
+            policy=policy,
+            internal=policy.internal,
+            sender=envelope.mail_from,
+        )
+    return dataclasses.replace(verdict, modified=modified)
 
 
 _VOCABULARIES: dict[str, Vocabulary | None] = {}

@@ -18,7 +18,7 @@ from dlp_proxy import errors, replies
 from dlp_proxy.config import IPNetwork, Settings
 from dlp_proxy.envelope import Client
 from dlp_proxy.envelope import Envelope as MessageEnvelope
-from dlp_proxy.pipeline import Pipeline
+from dlp_proxy.pipeline import Outcome, Pipeline
 from dlp_proxy.policy.store import PolicyStore
 from dlp_proxy.relay import Delivery, Transaction
 
@@ -273,27 +273,7 @@ class Handler:
                 message, content, envelope.transaction, trace=self._received(session, message)
             )
             envelope.transaction = None
-            decision = outcome.verdict.decision
-            fields["decision"] = decision.action
-            fields["rules"] = [r.name for r in decision.rules]
-            fields["policy"] = decision.policy_version
-            if decision.mode == "monitor":
-                fields["would"] = decision.would
-            fields["personal_rows"] = sum(
-                a.personal_rows for a in outcome.verdict.inspection.attachments
-            )
-            fields["scan_ms"] = round(outcome.verdict.seconds * 1000, 1)
-            modified = outcome.verdict.modified
-            if modified is not None:
-                fields["encrypted"] = len(modified.encrypted)
-                fields["bcc_hidden"] = modified.hidden
-                fields["tagged"] = modified.tagged
-            if outcome.blocked_by is not None:
-                rule = outcome.blocked_by
-                reply = replies.blocked(rule.name, rule.reason.en)
-            else:
-                reply = replies.queued(message.message_id)
-                fields["next_hop"] = outcome.next_hop_reply[:200]
+            reply = _reply(outcome, message.message_id, fields)
         except Exception as exc:
             transaction, envelope.transaction = envelope.transaction, None
             if transaction is not None:
@@ -346,6 +326,30 @@ class Handler:
             task = asyncio.get_running_loop().create_task(self._abort(transaction))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+
+
+def _reply(outcome: Outcome, message_id: str, fields: dict[str, Any]) -> str:
+    """The reply for a message the pipeline handled, and what the log line says of it."""
+    verdict = outcome.verdict
+    decision = verdict.decision
+    fields["decision"] = decision.action
+    fields["rules"] = [r.name for r in decision.rules]
+    fields["policy"] = decision.policy_version
+    if decision.mode == "monitor":
+        fields["would"] = decision.would
+    fields["personal_rows"] = sum(a.personal_rows for a in verdict.inspection.attachments)
+    fields["scan_ms"] = round(verdict.seconds * 1000, 1)
+    if verdict.modified is not None:
+        fields["encrypted"] = len(verdict.modified.encrypted)
+        fields["bcc_hidden"] = verdict.modified.hidden
+        fields["tagged"] = verdict.modified.tagged
+    if outcome.blocked_by is not None:
+        return replies.blocked(outcome.blocked_by.name, outcome.blocked_by.reason.en)
+    if outcome.held is not None:
+        fields["approvers"] = len(outcome.held.approvers)
+        return replies.held(message_id)
+    fields["next_hop"] = outcome.next_hop_reply[:200]
+    return replies.queued(message_id)
 
 
 def _printable(text: str) -> str:

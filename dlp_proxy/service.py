@@ -9,7 +9,7 @@ import signal
 import socket
 from typing import Any
 
-from dlp_proxy import __version__
+from dlp_proxy import __version__, errors
 from dlp_proxy.config import Settings
 from dlp_proxy.errors import StartupError
 from dlp_proxy.notices import Notifier
@@ -17,7 +17,10 @@ from dlp_proxy.outbox import Outbox
 from dlp_proxy.pipeline import Pipeline
 from dlp_proxy.policy.errors import PolicyError
 from dlp_proxy.policy.store import PolicyStore
+from dlp_proxy.quarantine.from_settings import open_quarantine
+from dlp_proxy.quarantine.store import Quarantine
 from dlp_proxy.relay import Delivery, NextHop
+from dlp_proxy.release import QueueWorker
 from dlp_proxy.scanner import Job, Scanner, evaluate
 from dlp_proxy.server import Handler, ProxySMTP, tls_context
 
@@ -35,6 +38,9 @@ class Proxy:
         self._delivery: Delivery | None = None
         self._handler: Handler | None = None
         self.policies: PolicyStore | None = None
+        self.quarantine: Quarantine | None = None
+        self.queue: QueueWorker | None = None
+        self.notifier: Notifier | None = None
         self._stopped = False
         self._tasks: set[asyncio.Task[bool]] = set()
 
@@ -46,6 +52,11 @@ class Proxy:
         except PolicyError as exc:
             raise StartupError(f"policy in {settings.policy_dir} refused:\n{exc}") from exc
         self.policies.start_watching()
+        try:
+            self.quarantine = await open_quarantine(settings)
+        except (errors.DlpProxyError, OSError) as exc:
+            await self.stop(grace=0)
+            raise StartupError(f"quarantine unavailable: {exc}") from exc
         self._scanner = Scanner(
             processes=settings.scanner_count,
             timeout=settings.scan_timeout,
@@ -62,14 +73,27 @@ class Proxy:
             )
         else:
             self._delivery = Outbox(settings.data_dir / "outbox")
-        notifier = Notifier(
+        notifier = self.notifier = Notifier(
             self._delivery,
             hostname=settings.hostname,
             templates=settings.policy_dir / "templates",
         )
         pipeline = Pipeline(
-            self._scanner, self.policies, notifier, deadline=settings.inspection_deadline
+            self._scanner,
+            self.policies,
+            notifier,
+            self.quarantine,
+            deadline=settings.inspection_deadline,
         )
+        self.queue = QueueWorker(
+            settings,
+            quarantine=self.quarantine,
+            scanner=self._scanner,
+            delivery=self._delivery,
+            notifier=notifier,
+            policies=self.policies,
+        )
+        self.queue.start()
         handler = self._handler = Handler(
             settings, delivery=self._delivery, pipeline=pipeline, policies=self.policies
         )
@@ -122,30 +146,40 @@ class Proxy:
         if self._stopped:
             return
         self._stopped = True
-        loop = asyncio.get_running_loop()
         if self._server is not None:
             self._server.close()
-        handler = self._handler
-        if handler is not None:
-            deadline = loop.time() + grace
-            while handler.sessions:
-                for session in list(handler.sessions):
-                    if session.is_idle():
-                        session.close_for_shutdown()
-                if loop.time() >= deadline:
-                    busy = len(handler.sessions)
-                    log.warning("grace period over, closing sessions", extra={"sessions": busy})
-                    for session in list(handler.sessions):
-                        session.close_for_shutdown()
-                    break
-                await asyncio.sleep(0.05)
-            await handler.drain()
+        if self._handler is not None:
+            await _drain(self._handler, grace)
+        if self.queue is not None:
+            await self.queue.stop()
         if self.policies is not None:
             await self.policies.stop_watching()
         if self._delivery is not None:
             await self._delivery.close()
         if self._scanner is not None:
             await self._scanner.close()
+        if self.quarantine is not None:
+            await self.quarantine.close()
+
+
+async def _drain(handler: Handler, grace: float) -> None:
+    """Close idle sessions with 421 now, busy ones when their transaction ends or at the end
+    of the grace period."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while handler.sessions:
+        for session in list(handler.sessions):
+            if session.is_idle():
+                session.close_for_shutdown()
+        if loop.time() >= deadline:
+            log.warning(
+                "grace period over, closing sessions", extra={"sessions": len(handler.sessions)}
+            )
+            for session in list(handler.sessions):
+                session.close_for_shutdown()
+            break
+        await asyncio.sleep(0.05)
+    await handler.drain()
 
 
 async def serve(

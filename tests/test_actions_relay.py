@@ -247,18 +247,28 @@ async def test_block_notices_the_sender_and_admins(
     assert "顧客リスト" not in alert.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(("unmodifiable", "code"), [("hold", 451), ("block", 550)])
-async def test_signed_mail_is_never_modified_silently(
-    start_proxy: ProxyFactory, sink: Sink, tmp_path: Path, unmodifiable: str, code: int
+async def test_signed_mail_is_held_rather_than_modified(
+    start_proxy: ProxyFactory, sink: Sink, tmp_path: Path
 ) -> None:
-    directory = policy(tmp_path, rule("encrypt"), extra=f"unmodifiable: {unmodifiable}\n")
+    directory = policy(tmp_path, rule("encrypt"), extra="unmodifiable: hold\n")
     proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=directory)
-    raw = smime_signed()
+    _, reply = await send(proxy.address, smime_signed(), sender=SENDER, rcpts=(PARTNER,))
+    assert "held for approval" in reply
+    assert relayed(sink) == []
+    assert proxy.quarantine is not None
+    (held,) = await proxy.quarantine.list()
+    assert "message-cannot-be-modified" in held.rules
+
+
+async def test_signed_mail_can_be_blocked_rather_than_modified(
+    start_proxy: ProxyFactory, sink: Sink, tmp_path: Path
+) -> None:
+    directory = policy(tmp_path, rule("encrypt"), extra="unmodifiable: block\n")
+    proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=directory)
     with pytest.raises(aiosmtplib.SMTPDataError) as failure:
-        await send(proxy.address, raw, sender=SENDER, rcpts=(PARTNER,))
-    assert failure.value.code == code
-    if code == 550:
-        assert "message-cannot-be-modified" in failure.value.message
+        await send(proxy.address, smime_signed(), sender=SENDER, rcpts=(PARTNER,))
+    assert failure.value.code == 550
+    assert "message-cannot-be-modified" in failure.value.message
     assert relayed(sink) == []
 
 

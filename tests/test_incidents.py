@@ -90,10 +90,13 @@ async def test_small_customer_list_to_external_is_held_back(
 ) -> None:
     proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=policy_dir)
     raw = mail(["client@partner.example"], [], xlsx_bytes(customers(3)))
-    with pytest.raises(aiosmtplib.SMTPDataError) as failure:
-        await send(proxy.address, raw, sender=SENDER, rcpts=("client@partner.example",))
-    assert failure.value.code == 451  # hold: not delivered; the MTA keeps it
-    assert sink.messages == []
+    _, reply = await send(proxy.address, raw, sender=SENDER, rcpts=("client@partner.example",))
+    assert "held for approval" in reply  # committed to the quarantine: the MTA is done
+    assert sink.messages == []  # no directory, no admins: no approver to name, nothing sent
+    assert proxy.quarantine is not None
+    (held,) = await proxy.quarantine.list()
+    assert held.rules == ("personal-data-to-external",)
+    assert held.summary["release"]["encrypt"] is True
 
 
 @pytest.mark.parametrize(

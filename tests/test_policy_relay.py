@@ -60,18 +60,22 @@ async def test_block_is_a_550_with_the_rule_and_reason(
     assert sink.handler.connections == 1
 
 
-async def test_actions_not_built_yet_defer_instead_of_passing(
+async def test_hold_is_a_250_after_the_commit(
     start_proxy: ProxyFactory, sink: Sink, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     proxy = await start_proxy(
         next_hop=via_proxy(sink), policy_dir=policy_dir(tmp_path, rule("hold"))
     )
-    with pytest.raises(aiosmtplib.SMTPDataError) as failure:
-        await send(proxy.address, EXPOSED, rcpts=EXPOSED_RCPTS)
-    assert failure.value.code == 451
-    assert sink.messages == []
+    _, reply = await send(proxy.address, EXPOSED, rcpts=EXPOSED_RCPTS)
+    assert "held for approval as" in reply
+    queue_id = reply.rsplit(" ", 1)[-1]
+    assert proxy.quarantine is not None
+    held = await proxy.quarantine.get(queue_id)
+    assert held is not None and held.state == "held"
+    assert (await proxy.quarantine.content(queue_id)).endswith(EXPOSED)
+    assert sink.messages == []  # nothing leaves; no approver is configured to notify
     line = [r.__dict__ for r in caplog.records if r.getMessage() == "message"][-1]
-    assert line["error"] == "ActionUnavailable" and "hold" in line["reason"]
+    assert line["decision"] == "hold" and line["reply"] == "250"
 
 
 @pytest.mark.parametrize("where", ["policy", "rule"])

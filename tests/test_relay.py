@@ -6,6 +6,7 @@ import asyncio
 import smtplib
 from email.header import Header
 from email.utils import formatdate, make_msgid
+from pathlib import Path
 
 import aiosmtplib
 import pytest
@@ -423,10 +424,11 @@ async def test_outbox_when_no_next_hop(start_proxy: ProxyFactory) -> None:
     assert content.endswith(raw)
 
 
-async def test_outbox_unwritable_gives_451(start_proxy: ProxyFactory, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("a file where the data dir should be")
-    proxy = await start_proxy(data_dir=blocker)
+async def test_outbox_unwritable_gives_451(start_proxy: ProxyFactory, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "outbox").write_text("a file where the outbox directory should be")
+    proxy = await start_proxy(data_dir=data_dir)
     with pytest.raises(aiosmtplib.SMTPDataError) as failure:
         await send(proxy.address, message())
     assert failure.value.code == 451

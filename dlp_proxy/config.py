@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import re
@@ -18,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -54,6 +57,29 @@ def split_list(value: object) -> object:
     """Let a list setting come as one string, separated by commas or spaces."""
     if isinstance(value, str):
         return [item for item in re.split(r"[,\s]+", value) if item]
+    return value
+
+
+def check_database_url(value: str | None) -> str | None:
+    """The quarantine database: SQLite (a file) or PostgreSQL; the async driver is implied."""
+    if value is not None and not re.match(
+        r"^(sqlite(\+aiosqlite)?:///.|postgres(ql)?(\+asyncpg)?://)", value
+    ):
+        raise ValueError("expected sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE")
+    return value
+
+
+def check_key(value: SecretStr | None) -> SecretStr | None:
+    """A quarantine key is base64 of 32 random bytes (``openssl rand -base64 32``)."""
+    if value is None:
+        return None
+    text = "".join(value.get_secret_value().split())
+    try:
+        key = base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64; make one with: openssl rand -base64 32") from None
+    if len(key) != 32:
+        raise ValueError(f"must be base64 of 32 bytes, not {len(key)}")
     return value
 
 
@@ -123,6 +149,16 @@ class Settings(BaseModel):
     secret_key: SecretStr | None = Field(
         None, min_length=32, description="signs sessions and links; default DATA_DIR/secret.key"
     )
+    quarantine_url: str | None = Field(
+        None, description="held mail database; default sqlite in data_dir"
+    )
+    quarantine_key: SecretStr | None = Field(
+        None, description="base64 AES-256 key; default data_dir/quarantine.key"
+    )
+    retention_days: int = Field(30, ge=0, description="days held content is kept once final")
+
+    _database_url = field_validator("quarantine_url")(check_database_url)
+    _key = field_validator("quarantine_key")(check_key)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

@@ -16,6 +16,7 @@ from dlp_proxy.errors import ConfigError, StartupError
 from dlp_proxy.inspect import Limits
 from dlp_proxy.policy.errors import PolicyError
 from dlp_proxy.policy.load import LoadedPolicy, load_policy
+from dlp_proxy.web import commands as web_commands
 
 
 def _settings(config: Path | None, flags: dict[str, Any]) -> Settings:
@@ -174,3 +175,6 @@ def explain(message: Path, policy_dir: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(scan.file_json(result, explain=True), ensure_ascii=False, indent=2))
     else:
         click.echo(scan.render_explanation(result))
+
+
+web_commands.register(main)

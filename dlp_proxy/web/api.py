@@ -141,7 +141,9 @@ class AuditList(BaseModel):
 
 
 class DecisionIn(BaseModel):
-    comment: str | None = Field(None, max_length=COMMENT_LIMIT, description="shown to the sender")
+    comment: str | None = Field(
+        default=None, max_length=COMMENT_LIMIT, description="shown to the sender"
+    )
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -159,9 +161,10 @@ async def api_viewer(
     viewer = await current_viewer(request)
     if viewer is None:
         raise ApiUnauthorized()
-    if viewer.via == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
-        if not csrf_valid(request, request.headers.get("x-csrf-token")):
-            raise CsrfFailed()
+    writing = request.method not in ("GET", "HEAD", "OPTIONS")
+    csrf_ok = csrf_valid(request, request.headers.get("x-csrf-token"))
+    if viewer.via == "session" and writing and not csrf_ok:
+        raise CsrfFailed()
     return viewer
 
 
@@ -184,6 +187,7 @@ async def me(request: Request, viewer: ApiViewer) -> Me:
 async def list_messages(
     request: Request,
     viewer: ApiViewer,
+    *,
     state: States | None = None,
     q: Annotated[str | None, Query(max_length=200, description="id, sender, subject")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
@@ -255,9 +259,7 @@ async def approve(
     return await _decide(request, viewer, message_id, body or DecisionIn(), "approve")
 
 
-@router.post(
-    "/messages/{message_id}/reject", response_model=MessageOut, responses=_DECISION_ERRORS
-)
+@router.post("/messages/{message_id}/reject", response_model=MessageOut, responses=_DECISION_ERRORS)
 async def reject(
     request: Request, viewer: ApiViewer, message_id: str, body: DecisionIn | None = None
 ) -> MessageOut:
@@ -269,6 +271,7 @@ async def reject(
 async def audit(
     request: Request,
     viewer: ApiViewer,
+    *,
     q: Annotated[str | None, Query(max_length=200)] = None,
     event: str | None = None,
     message_id: str | None = None,

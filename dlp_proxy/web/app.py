@@ -7,6 +7,7 @@ from datetime import tzinfo
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -30,7 +31,7 @@ from dlp_proxy.web.i18n import text
 from dlp_proxy.web.ratelimit import Limits, SignInLimiter
 from dlp_proxy.web.render import language, refusal
 from dlp_proxy.web.secret import derive
-from dlp_proxy.web.state import DirectoryLookup, OnDecision, WebContext, context, log
+from dlp_proxy.web.state import DirectoryLookup, OnDecision, WebContext, log
 
 STATIC = Path(__file__).parent / "static"
 # How long a session cookie lives in the browser; auth.SESSION_LIFETIME bounds it server-side.
@@ -141,10 +142,12 @@ def _errors(app: FastAPI) -> None:
         except Exception:
             return None
 
-    async def answer(request: Request, status: int, key: str, **values: object) -> Response:
+    async def answer(request: Request, status: int, key: str, state: str = "") -> Response:
+        values = {"state": state} if state else {}
         if _is_api(request):
             return _problem(status, text(key, "en", **values))
-        return refusal(request, viewer=await viewer_of(request), status=status, key=key, **values)
+        viewer = await viewer_of(request)
+        return refusal(request, viewer=viewer, status=status, key=key, **values)
 
     @app.exception_handler(SignInRequired)
     async def sign_in(request: Request, exc: SignInRequired) -> Response:
@@ -195,8 +198,5 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         if _is_api(request):
-            return JSONResponse({"detail": exc.errors()}, status_code=422)
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
         return _problem(422, "invalid form or query")
-
-
-__all__ = ["context", "create_app"]

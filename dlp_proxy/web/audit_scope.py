@@ -35,9 +35,7 @@ async def _approver_ids(ctx: WebContext, email: str) -> set[str]:
         offset += SCAN
 
 
-async def _scan(
-    ctx: WebContext, ids: set[str], where: AuditFilter
-) -> AsyncIterator[AuditRecord]:
+async def _scan(ctx: WebContext, ids: set[str], where: AuditFilter) -> AsyncIterator[AuditRecord]:
     """The trail newest first, only records of the messages in ``ids``."""
     offset = 0
     while True:

@@ -21,7 +21,8 @@ TEXTS: dict[str, dict[Language, str]] = {
     "login.password": {"ja": "パスワード", "en": "Password"},
     "login.submit": {"ja": "サインイン", "en": "Sign in"},
     "login.help": {
-        "ja": "アカウントは管理者が発行します。パスワードをお忘れの場合は管理者にお問い合わせください。",
+        "ja": "アカウントは管理者が発行します。"
+        "パスワードをお忘れの場合は管理者にお問い合わせください。",
         "en": "Accounts are created by your administrator; ask them if you forgot your password.",
     },
     "login.failed": {
@@ -97,8 +98,14 @@ TEXTS: dict[str, dict[Language, str]] = {
         "en": "If you approve, the mail is sent{extra}. If you reject it, it is not sent and "
         "the sender is told.",
     },
-    "detail.outcome_encrypt": {"ja": "（添付ファイルは暗号化）", "en": " with its attachments encrypted"},
-    "detail.outcome_bcc": {"ja": "（社外宛先はBccに変更）", "en": " with external addresses in Bcc"},
+    "detail.outcome_encrypt": {
+        "ja": "（添付ファイルは暗号化）",
+        "en": " with its attachments encrypted",
+    },
+    "detail.outcome_bcc": {
+        "ja": "（社外宛先はBccに変更）",
+        "en": " with external addresses in Bcc",
+    },
     "detail.rules": {"ja": "保留の理由", "en": "Why it is held"},
     "detail.rule": {"ja": "ルール", "en": "Rule"},
     "detail.why": {"ja": "判定の詳細", "en": "How it matched"},
@@ -207,16 +214,17 @@ TEXTS: dict[str, dict[Language, str]] = {
         "en": "The message does not exist, or you may not see it.",
     },
     "error.csrf": {
-        "ja": "フォームの有効期限が切れたか、不正な送信です。ページを再読み込みして、もう一度お試しください。",
-        "en": "The form has expired or was not sent from this site. Reload the page and try "
-        "again.",
+        "ja": "フォームの有効期限が切れたか、不正な送信です。"
+        "ページを再読み込みして、もう一度お試しください。",
+        "en": "The form has expired or was not sent from this site. Reload the page and try again.",
     },
     "error.wrong_state": {
         "ja": "このメールはすでに「{state}」になっているため、この操作はできません。",
         "en": "This message is already {state}, so this cannot be done.",
     },
     "error.unavailable": {
-        "ja": "現在、保留メールのデータベースに接続できません。しばらくしてから再度お試しください。",
+        "ja": "現在、保留メールのデータベースに接続できません。"
+        "しばらくしてから再度お試しください。",
         "en": "The quarantine database cannot be reached right now. Please try again shortly.",
     },
     "error.purged": {

@@ -56,9 +56,7 @@ async def _audit_refusal(
     log.warning("link refused", extra={"reason": reason, "queue_id": queue_id})
 
 
-async def _check(
-    request: Request, token: str
-) -> tuple[LinkClaims, HeldMessage] | Response:
+async def _check(request: Request, token: str) -> tuple[LinkClaims, HeldMessage] | Response:
     """The claims and the message, or the refusal page (already audited)."""
     ctx = context(request)
     viewer = await current_viewer(request)
@@ -140,7 +138,11 @@ async def act(
     if not await ctx.store.use_token(claims.token_id, expires_at=claims.expires_at):
         await _audit_refusal(ctx, request, "link_used", claims, held)
         return refusal(
-            request, viewer=request.state.viewer, status=410, key="error.link_used", own_language=own
+            request,
+            viewer=request.state.viewer,
+            status=410,
+            key="error.link_used",
+            own_language=own,
         )
     try:
         if claims.action == "withdraw":

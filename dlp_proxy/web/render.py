@@ -65,11 +65,10 @@ def describe(record: AuditRecord, lang: Language) -> str:
     for key, value in detail.items():
         if key == "comment" or value in (None, "", [], {}):
             continue
-        if isinstance(value, list):
-            value = ", ".join(str(v) for v in value)
-        elif isinstance(value, dict):
+        if isinstance(value, dict):
             continue
-        parts.append(f"{key}: {value}")
+        shown = ", ".join(str(v) for v in value) if isinstance(value, list) else value
+        parts.append(f"{key}: {shown}")
     line = "; ".join(parts)
     return line if len(line) <= DETAIL_LIMIT else line[: DETAIL_LIMIT - 1] + "…"
 

@@ -103,9 +103,7 @@ async def serve_web(
     shutdown_grace: float = 10.0,
 ) -> WebServer:
     """Start serving ``app`` in the current loop; ``await server.stop()`` to shut down."""
-    server = WebServer(
-        app, forwarded_allow_ips=forwarded_allow_ips, shutdown_grace=shutdown_grace
-    )
+    server = WebServer(app, forwarded_allow_ips=forwarded_allow_ips, shutdown_grace=shutdown_grace)
     await server.start(where)
     return server
 

@@ -6,6 +6,7 @@ it back, leniently: a key that is missing shows as empty, never as an error page
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from email.message import Message
@@ -88,7 +89,7 @@ class Summary(_Lenient):
     """The whole summary; ``Summary.read(held.summary)`` never raises."""
 
     version: int = SUMMARY_VERSION
-    headers: Headers = Headers()
+    headers: Headers = Headers.model_validate({})
     recipients: Recipients = Recipients()
     attachments: tuple[AttachmentInfo, ...] = ()
     decision: DecisionInfo = DecisionInfo()
@@ -105,10 +106,8 @@ class Summary(_Lenient):
                 ("recipients", Recipients),
                 ("decision", DecisionInfo),
             ):
-                try:
+                with contextlib.suppress(ValidationError):
                     parts[key] = model.model_validate((data or {}).get(key) or {})
-                except ValidationError:
-                    pass
             attachments = []
             for item in (data or {}).get("attachments") or ():
                 try:
@@ -158,7 +157,9 @@ def make_summary(
     recipients = message.recipients
     return {
         "version": SUMMARY_VERSION,
-        "headers": {key: truncate(clean(headers.get(key, "")), HEADER_LIMIT) for key in HEADER_NAMES},
+        "headers": {
+            key: truncate(clean(headers.get(key, "")), HEADER_LIMIT) for key in HEADER_NAMES
+        },
         "recipients": {
             "internal": list(recipients.internal),
             "external": list(recipients.external),

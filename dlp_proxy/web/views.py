@@ -147,9 +147,7 @@ async def _decide(
         via="web",
     )
     flash(request, DONE[decision])
-    return RedirectResponse(
-        f"{ctx.base_path}/m/{quote(held.id, safe='')}", status_code=303
-    )
+    return RedirectResponse(f"{ctx.base_path}/m/{quote(held.id, safe='')}", status_code=303)
 
 
 @router.post("/m/{message_id}/approve", dependencies=[Depends(require_csrf)])
@@ -200,6 +198,7 @@ def audit_filter(
 async def audit(
     request: Request,
     viewer: PageViewer,
+    *,
     q: str | None = None,
     event: str | None = None,
     since: str | None = None,
@@ -213,8 +212,8 @@ async def audit(
     params = {
         "q": where.search or "",
         "event": where.event or "",
-        "since": since if where.since else "",
-        "until": until if where.until else "",
+        "since": (since or "") if where.since else "",
+        "until": (until or "") if where.until else "",
     }
     newer, older = _pager(ctx, "/audit", params, offset, len(records) > PAGE_SIZE)
     csv_query = urlencode({k: v for k, v in params.items() if v})
@@ -245,6 +244,7 @@ async def _with_bom(lines: AsyncIterator[str]) -> AsyncIterator[str]:
 async def audit_export(
     request: Request,
     viewer: PageViewer,
+    *,
     q: str | None = None,
     event: str | None = None,
     since: str | None = None,

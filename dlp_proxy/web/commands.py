@@ -21,9 +21,9 @@ async def _issue(flags: dict[str, Any], config: Path | None, email: str, days: i
     from dlp_proxy.quarantine.from_settings import open_quarantine  # noqa: PLC0415
 
     settings = load_settings(config_file=config, flags=flags)
-    secret = load_secret(settings)
     store = await open_quarantine(settings, create=False)
     try:
+        secret = load_secret(settings)
         user = await store.get_user(email)
         if user is None:
             raise click.ClickException(f"no user {email}; add one with `dlp-proxy users add`")

@@ -41,7 +41,7 @@ TEXTS: dict[str, dict[Language, str]] = {
     },
     # states
     "state.held": {"ja": "承認待ち", "en": "Held"},
-    "state.approved": {"ja": "承認済み（送信処理中）", "en": "Approved (sending)"},
+    "state.approved": {"ja": "承認済み", "en": "Approved"},
     "state.released": {"ja": "送信済み", "en": "Released"},
     "state.rejected": {"ja": "却下", "en": "Rejected"},
     "state.expired": {"ja": "期限切れ", "en": "Expired"},
@@ -70,10 +70,10 @@ TEXTS: dict[str, dict[Language, str]] = {
     "queue.received": {"ja": "受信", "en": "Received"},
     "queue.expires": {"ja": "承認期限", "en": "Deadline"},
     "queue.rules": {"ja": "該当ルール", "en": "Rules"},
-    "queue.rows": {"ja": "個人データ {n}行", "en": "{n} personal rows"},
-    "queue.persons": {"ja": "{n}人分", "en": "{n} people"},
-    "queue.external": {"ja": "社外宛先 {n}件", "en": "{n} external recipients"},
-    "queue.attachments": {"ja": "添付 {n}件", "en": "{n} attachments"},
+    "queue.rows": {"ja": "個人データ {n}行", "en": "personal rows: {n}"},
+    "queue.persons": {"ja": "{n}人分", "en": "people: {n}"},
+    "queue.external": {"ja": "社外宛先 {n}件", "en": "external recipients: {n}"},
+    "queue.attachments": {"ja": "添付 {n}件", "en": "attachments: {n}"},
     "queue.empty": {"ja": "該当するメールはありません。", "en": "No messages here."},
     # message detail
     "detail.id": {"ja": "受付番号", "en": "Reference"},
@@ -220,7 +220,7 @@ TEXTS: dict[str, dict[Language, str]] = {
     },
     "error.wrong_state": {
         "ja": "このメールはすでに「{state}」になっているため、この操作はできません。",
-        "en": "This message is already {state}, so this cannot be done.",
+        "en": "This message is already decided (now: {state}), so this cannot be done.",
     },
     "error.unavailable": {
         "ja": "現在、保留メールのデータベースに接続できません。"

@@ -14,7 +14,7 @@ from dlp_proxy.web import i18n
 from dlp_proxy.web.access import DONE, decide, withdraw
 from dlp_proxy.web.auth import client_address, current_viewer
 from dlp_proxy.web.csrf import CsrfFailed, csrf_valid
-from dlp_proxy.web.links import LinkClaims, LinkError, read_link
+from dlp_proxy.web.links import LinkClaims, LinkError, LinkExpired, read_link
 from dlp_proxy.web.render import language, page, refusal
 from dlp_proxy.web.state import WebContext, context, log
 from dlp_proxy.web.summary import Summary
@@ -62,6 +62,13 @@ async def _check(request: Request, token: str) -> tuple[LinkClaims, HeldMessage]
     viewer = await current_viewer(request)
     try:
         claims = read_link(ctx.secret, token)
+    except LinkExpired as exc:
+        held = await ctx.store.get(exc.claims.message_id)
+        await _audit_refusal(ctx, request, exc.code, exc.claims, held)
+        own = ctx.person(exc.claims.actor).language
+        return refusal(
+            request, viewer=viewer, status=exc.status, key=f"error.{exc.code}", own_language=own
+        )
     except LinkError as exc:
         await _audit_refusal(ctx, request, exc.code, None)
         return refusal(request, viewer=viewer, status=exc.status, key=f"error.{exc.code}")

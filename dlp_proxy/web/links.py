@@ -31,10 +31,15 @@ class LinkInvalid(LinkError):
 
 
 class LinkExpired(LinkError):
-    """Signed by us, but past its deadline."""
+    """Signed by us, but past its deadline; ``claims`` are genuine (for the refusal page's
+    language and the audit trail), just no longer good for anything."""
 
     status = 410
     code = "link_expired"
+
+    def __init__(self, message: str, claims: LinkClaims) -> None:
+        super().__init__(message)
+        self.claims = claims
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +106,10 @@ def read_link(secret: bytes, token: str, *, now: datetime | None = None) -> Link
     ):
         raise LinkInvalid("the link has an unknown format")
     _, message_id, actor, action, deadline, token_id = payload
-    expires_at = datetime.fromtimestamp(deadline, UTC)
-    if (now or datetime.now(UTC)) >= expires_at:
-        raise LinkExpired(f"the link expired at {expires_at.isoformat()}")
-    return LinkClaims(message_id, actor, action, expires_at, token_id)
+    claims = LinkClaims(message_id, actor, action, datetime.fromtimestamp(deadline, UTC), token_id)
+    if (now or datetime.now(UTC)) >= claims.expires_at:
+        raise LinkExpired(f"the link expired at {claims.expires_at.isoformat()}", claims)
+    return claims
 
 
 def link_url(public_url: str, token: str) -> str:

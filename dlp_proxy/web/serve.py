@@ -46,15 +46,19 @@ class WebServer:
             forwarded_allow_ips=trusted or list(forwarded_allow_ips or ()),
             timeout_graceful_shutdown=max(int(shutdown_grace), 1),
         )
+        # Access lines would log link tokens (they are in URLs): none, whatever handlers
+        # someone attaches to uvicorn's logger.
+        logging.getLogger("uvicorn.access").disabled = True
         self._server = _Server(self.config)
         self._task: asyncio.Task[None] | None = None
-        self._socket: socket.socket | None = None
+        self._address: tuple[str, int] | None = None
 
     async def start(self, where: socket.socket | HostPort | tuple[str, int]) -> None:
         """Listen on ``where`` (a bound socket, or an address; port 0 picks one) and return
         once requests are being accepted."""
         sock = where if isinstance(where, socket.socket) else _bind(HostPort(*where))
-        self._socket = sock
+        host, port = sock.getsockname()[:2]
+        self._address = str(host), int(port)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="web")
         while not self._server.started:
             if self._task.done():
@@ -66,10 +70,10 @@ class WebServer:
 
     @property
     def address(self) -> tuple[str, int]:
-        if self._socket is None:
+        """Where it listens (or listened, once stopped)."""
+        if self._address is None:
             raise RuntimeError("the web server is not started")
-        host, port = self._socket.getsockname()[:2]
-        return str(host), int(port)
+        return self._address
 
     @property
     def url(self) -> str:

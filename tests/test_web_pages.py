@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -268,3 +269,32 @@ async def test_unknown_pages(web: Rig) -> None:
     api = await web.client().get("/api/v1/nothing")
     assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
     await browser.aclose()
+
+
+async def test_a_locked_database_is_a_clear_temporary_refusal(tmp_path: Path) -> None:
+    async with rig(tmp_path, db_timeout=0.5) as ready:
+        await ready.hold(SENDER_A, "locked")
+        browser = await ready.signed_in(MANAGER_A)
+        await browser.get("/m/locked")
+        token = make_api_token(ready.secret, MANAGER_A, expires_at=datetime.now(UTC) + timedelta(1))
+        blocker = sqlite3.connect(tmp_path / "quarantine.db", isolation_level=None)
+        try:
+            blocker.execute("BEGIN EXCLUSIVE")
+            page = await browser.post("/m/locked/approve", {"comment": "now"})
+            assert page.status_code == 503
+            assert "データベースに接続できません" in page.text
+            api = await ready.client().post(
+                "/api/v1/messages/locked/approve",
+                headers={"Authorization": f"Bearer {token}"},
+                json={},
+            )
+            assert api.status_code == 503
+            assert "cannot be reached" in api.json()["detail"]
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert await ready.state("locked") == "held"
+        retry = await browser.post("/m/locked/approve", {"comment": "now"})
+        assert retry.status_code == 303
+        assert await ready.state("locked") == "approved"
+        await browser.aclose()

@@ -215,6 +215,7 @@ async def test_session_cookie_is_secure_when_the_public_url_is_https(tmp_path: P
         assert name == "__Host-dlp_session"
         assert flags["secure"] == "True" and flags["httponly"] == "True"
         assert flags["samesite"].lower() == "lax" and flags["path"] == "/"
+        assert response.headers["strict-transport-security"] == "max-age=31536000"
 
 
 @pytest.mark.parametrize("path", ["/login", "/static/style.css", "/api/openapi.json"])
@@ -227,6 +228,7 @@ async def test_security_headers(web: Rig, path: str) -> None:
     assert response.headers["referrer-policy"] == "no-referrer"
     assert response.headers["x-frame-options"] == "DENY"
     assert "server" not in response.headers
+    assert "strict-transport-security" not in response.headers  # served over http
 
 
 async def test_pages_load_nothing_from_elsewhere(web: Rig) -> None:

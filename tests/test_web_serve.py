@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import ssl
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI, Request
 
 from dlp_proxy.config import HostPort
 from dlp_proxy.errors import StartupError
 from dlp_proxy.web.serve import running, serve_web
+from tests.certs import common_name, self_signed
 
 
 def _app(entered: asyncio.Event | None = None, release: asyncio.Event | None = None) -> FastAPI:
@@ -110,3 +114,31 @@ async def test_the_test_helper() -> None:
     async with httpx.AsyncClient() as client:
         with pytest.raises(httpx.ConnectError):
             await client.get(f"{url}/client")
+
+
+async def test_https_directly(tmp_path: Path) -> None:
+    key, certificate = self_signed(common_name("dlp.dealer.example.jp"))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = await serve_web(_app(), ("127.0.0.1", 0), tls_cert=cert_file, tls_key=key_file)
+    try:
+        assert server.url.startswith("https://")
+        trust = ssl.create_default_context(cafile=str(cert_file))
+        trust.check_hostname = False
+        async with httpx.AsyncClient(verify=trust) as client:
+            response = await client.get(f"{server.url}/client")
+        assert response.json()["scheme"] == "https"
+        async with httpx.AsyncClient() as plain:
+            with pytest.raises(httpx.HTTPError):
+                await plain.get(server.url.replace("https://", "http://") + "/client")
+    finally:
+        await server.stop()
+    with pytest.raises(ValueError, match="together"):
+        await serve_web(_app(), ("127.0.0.1", 0), tls_cert=cert_file)

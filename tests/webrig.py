@@ -217,11 +217,12 @@ async def rig(
     public_url: str | None = None,
     limits: Limits | None = None,
     held: Sequence[tuple[str, str]] = (),
+    db_timeout: float = 10.0,
 ) -> AsyncIterator[Rig]:
     """The app over a fresh SQLite store; ``held``: (sender, id) messages to hold first."""
     loaded = policy(tmp)
     store = await Quarantine.open(
-        f"sqlite+aiosqlite:///{tmp / 'quarantine.db'}", key=os.urandom(32)
+        f"sqlite+aiosqlite:///{tmp / 'quarantine.db'}", key=os.urandom(32), db_timeout=db_timeout
     )
     try:
         await add_users(store)

@@ -109,6 +109,8 @@ def create_app(
             response.headers.setdefault(name, value)
         if not request.url.path.startswith("/static/"):
             response.headers.setdefault("Cache-Control", "no-store")
+        if ctx.secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Generator, Sequence
+from pathlib import Path
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -34,7 +35,11 @@ class WebServer:
         *,
         forwarded_allow_ips: str | Sequence[str] | None = None,
         shutdown_grace: float = 10.0,
+        tls_cert: Path | None = None,
+        tls_key: Path | None = None,
     ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key must be given together")
         trusted = [forwarded_allow_ips] if isinstance(forwarded_allow_ips, str) else None
         self.config = uvicorn.Config(
             app,
@@ -45,6 +50,8 @@ class WebServer:
             proxy_headers=forwarded_allow_ips is not None,
             forwarded_allow_ips=trusted or list(forwarded_allow_ips or ()),
             timeout_graceful_shutdown=max(int(shutdown_grace), 1),
+            ssl_certfile=tls_cert,
+            ssl_keyfile=tls_key,
         )
         # Access lines would log link tokens (they are in URLs): none, whatever handlers
         # someone attaches to uvicorn's logger.
@@ -77,8 +84,9 @@ class WebServer:
 
     @property
     def url(self) -> str:
-        """http://host:port of the listening socket (not the public URL)."""
-        return f"http://{HostPort(*self.address)}"
+        """http(s)://host:port of the listening socket (not the public URL)."""
+        scheme = "https" if self.config.is_ssl else "http"
+        return f"{scheme}://{HostPort(*self.address)}"
 
     async def stop(self) -> None:
         """Stop accepting, let running requests finish (up to the grace), then return."""
@@ -105,9 +113,22 @@ async def serve_web(
     *,
     forwarded_allow_ips: str | Sequence[str] | None = None,
     shutdown_grace: float = 10.0,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
 ) -> WebServer:
-    """Start serving ``app`` in the current loop; ``await server.stop()`` to shut down."""
-    server = WebServer(app, forwarded_allow_ips=forwarded_allow_ips, shutdown_grace=shutdown_grace)
+    """Start serving ``app`` in the current loop; ``await server.stop()`` to shut down.
+
+    ``forwarded_allow_ips``: the reverse proxies whose X-Forwarded-For/-Proto are believed
+    (addresses or networks; None believes nobody). ``tls_cert``/``tls_key``: PEM files to
+    serve HTTPS directly. ``shutdown_grace``: seconds running requests get at ``stop``.
+    """
+    server = WebServer(
+        app,
+        forwarded_allow_ips=forwarded_allow_ips,
+        shutdown_grace=shutdown_grace,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    )
     await server.start(where)
     return server
 

@@ -298,3 +298,15 @@ async def test_a_locked_database_is_a_clear_temporary_refusal(tmp_path: Path) ->
         assert retry.status_code == 303
         assert await ready.state("locked") == "approved"
         await browser.aclose()
+
+
+async def test_an_overlong_comment_gets_a_page_not_a_crash(web: Rig) -> None:
+    await web.hold(SENDER_B, "long-comment")
+    browser = Browser(web.client(headers=ENGLISH))
+    await browser.sign_in(MANAGER_B, "correct horse battery staple")
+    await browser.get("/m/long-comment")
+    response = await browser.post("/m/long-comment/approve", {"comment": "x" * 10_000})
+    assert response.status_code == 422
+    assert "could not be processed" in response.text and 'id="refusal"' in response.text
+    assert await web.state("long-comment") == "held"
+    await browser.aclose()

@@ -76,7 +76,7 @@ class MessageOut(BaseModel):
             sender=held.sender,
             recipients=list(held.recipients),
             subject=held.subject,
-            rules=list(summary.rule_names or held.rules),
+            rules=list(held.rules),
             personal_rows=summary.personal_rows,
             persons=summary.persons,
             external_recipients=len(summary.recipients.external),

@@ -201,4 +201,4 @@ def _errors(app: FastAPI) -> None:
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         if _is_api(request):
             return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
-        return _problem(422, "invalid form or query")
+        return await answer(request, 422, "error.invalid")

@@ -218,6 +218,10 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ページを再読み込みして、もう一度お試しください。",
         "en": "The form has expired or was not sent from this site. Reload the page and try again.",
     },
+    "error.invalid": {
+        "ja": "入力内容を処理できませんでした（長すぎるか、形式が正しくありません）。",
+        "en": "The form or the address could not be processed (too long, or malformed).",
+    },
     "error.wrong_state": {
         "ja": "このメールはすでに「{state}」になっているため、この操作はできません。",
         "en": "This message is already decided (now: {state}), so this cannot be done.",

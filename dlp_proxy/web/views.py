@@ -15,7 +15,7 @@ from dlp_proxy.actions.notice_context import COMMENT_LIMIT, Person
 from dlp_proxy.policy.schema import Language
 from dlp_proxy.quarantine import EVENTS, STATES, HeldMessage, States
 from dlp_proxy.web import i18n
-from dlp_proxy.web.access import DONE, Decision, decide, may_see, visible
+from dlp_proxy.web.access import DONE, Decision, decide, visible
 from dlp_proxy.web.audit_scope import AuditFilter, audit_csv, audit_page
 from dlp_proxy.web.auth import PageViewer
 from dlp_proxy.web.csrf import require_csrf
@@ -125,7 +125,7 @@ async def message(request: Request, viewer: PageViewer, message_id: str) -> Resp
         summary=summary,
         sender=ctx.person(held.sender),
         approvers=[ctx.person(a) for a in held.approvers],
-        can_act=held.state == "held" and may_see(viewer, held),
+        can_act=held.state == "held",
         outcome=outcome(summary, lang),
         comment_limit=COMMENT_LIMIT,
         history=list(reversed(history)),

@@ -1,4 +1,4 @@
-"""The dlp-proxy command line: serve, scan (and, as they land, policy and queue)."""
+"""The dlp-proxy command line: serve, scan, policy; queue, users and audit (cli_quarantine)."""
 
 from __future__ import annotations
 
@@ -11,19 +11,13 @@ from typing import Any
 import click
 
 from dlp_proxy import __version__, logs, scan, workers
-from dlp_proxy.config import Settings, load_settings
-from dlp_proxy.errors import ConfigError, StartupError
+from dlp_proxy.cli_quarantine import audit, queue, users
+from dlp_proxy.cli_settings import settings_from, settings_options
+from dlp_proxy.errors import StartupError
 from dlp_proxy.inspect import Limits
 from dlp_proxy.policy.errors import PolicyError
 from dlp_proxy.policy.load import LoadedPolicy, load_policy
 from dlp_proxy.web import commands as web_commands
-
-
-def _settings(config: Path | None, flags: dict[str, Any]) -> Settings:
-    try:
-        return load_settings(config_file=config, flags=flags)
-    except ConfigError as exc:
-        raise click.UsageError(f"invalid settings:\n{exc}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,19 +27,13 @@ def main() -> None:
 
 
 @main.command()
-@click.option(
-    "--config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="TOML settings file (also DLP_PROXY_CONFIG).",
-)
+@settings_options
 @click.option("--listen", metavar="HOST:PORT", help="Address to accept SMTP on [127.0.0.1:10025].")
 @click.option(
     "--next-hop",
     metavar="HOST:PORT",
     help="Where accepted mail goes; without it, .eml files in DATA_DIR/outbox.",
 )
-@click.option("--policy-dir", type=click.Path(path_type=Path), help="Policy files [./policies].")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="State and outbox [./var].")
 @click.option(
     "--allow",
     metavar="CIDR",
@@ -67,7 +55,7 @@ def serve(config: Path | None, **flags: Any) -> None:
     flags win over variables, which win over the file.
     """
     flags["allow"] = flags["allow"] or None
-    settings = _settings(config, flags)
+    settings = settings_from(config, flags)
     logs.configure(settings.log_level)
     try:
         status = workers.run(settings)
@@ -177,4 +165,7 @@ def explain(message: Path, policy_dir: Path | None, as_json: bool) -> None:
         click.echo(scan.render_explanation(result))
 
 
+main.add_command(queue)
+main.add_command(users)
+main.add_command(audit)
 web_commands.register(main)

@@ -19,6 +19,8 @@ from dlp_proxy.scanner import Job, evaluate
 from dlp_proxy.service import Proxy
 from tests.builders import customers, xlsx_bytes
 
+pytest_plugins = ["tests.qstore"]
+
 
 @dataclass
 class Received:

@@ -47,7 +47,7 @@ def test_users_token(tmp_path: Path) -> None:
             records = await store.audit_log(event="api_token_issued")
         finally:
             await store.close()
-        return [r.actor for r in records]
+        return [r.detail["email"] for r in records if r.actor.startswith("cli:")]
 
     assert asyncio.run(issued()) == ["boss@dealer.example.jp"]
     assert token not in repr(asyncio.run(issued()))

@@ -101,6 +101,33 @@ class HeldMessage:
         """Whether ``actor`` is one of this message's approvers (admins are the caller's call)."""
         return actor.strip().lower() in self.approvers
 
+    def as_json(self) -> dict[str, Any]:
+        """JSON-safe form (times in ISO 8601 UTC), with the names of the rules that held it."""
+        return {
+            "id": self.id,
+            "state": self.state,
+            "received_at": _iso(self.received_at),
+            "sender": self.sender,
+            "recipients": list(self.recipients),
+            "rules": list(self.rules),
+            "subject": self.subject,
+            "approvers": list(self.approvers),
+            "expires_at": _iso(self.expires_at),
+            "decided_by": self.decided_by,
+            "decided_at": _iso(self.decided_at),
+            "comment": self.comment,
+            "released_at": _iso(self.released_at),
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "next_attempt_at": _iso(self.next_attempt_at),
+            "purged": self.purged,
+            "size": self.size,
+            "policy_version": self.policy_version,
+            "mail_options": list(self.mail_options),
+            "client": self.client,
+            "summary": self.summary,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
@@ -129,6 +156,18 @@ class AuditRecord:
     detail: dict[str, Any]
     policy_version: str | None
 
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": _iso(self.at),
+            "message_id": self.message_id,
+            "event": self.event,
+            "actor": self.actor,
+            "via": self.via,
+            "detail": self.detail,
+            "policy_version": self.policy_version,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class User:
@@ -140,3 +179,17 @@ class User:
     disabled: bool
     created_at: datetime
     updated_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "email": self.email,
+            "role": self.role,
+            "language": self.language,
+            "disabled": self.disabled,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

@@ -347,6 +347,32 @@ class Quarantine:
             raise ContentUnreadable(f"message {id} has no stored content")
         return await self._open(id, Sealed(content, nonce, key_id))
 
+    @staticmethod
+    def _message_filters(
+        *, state: States | None, approver: str | None, search: str | None
+    ) -> builtins.list[ColumnElement[bool]]:
+        filters: builtins.list[ColumnElement[bool]] = []
+        if state is not None:
+            filters.append(MessageRow.state == state)
+        if approver is not None:
+            filters.append(
+                exists().where(
+                    ApproverRow.message_id == MessageRow.id,
+                    ApproverRow.address == approver.strip().lower(),
+                )
+            )
+        if search:
+            pattern = _like(search)
+            filters.append(
+                or_(
+                    MessageRow.id.ilike(pattern, escape="\\"),
+                    MessageRow.sender.ilike(pattern, escape="\\"),
+                    MessageRow.subject.ilike(pattern, escape="\\"),
+                    sql_cast(MessageRow.recipients, Text).ilike(pattern, escape="\\"),
+                )
+            )
+        return filters
+
     async def list(
         self,
         *,
@@ -355,33 +381,32 @@ class Quarantine:
         limit: int = 100,
         offset: int = 0,
         search: str | None = None,
-    ) -> list[HeldMessage]:
+    ) -> builtins.list[HeldMessage]:
         """Newest first. ``approver``: only messages that address may decide on. ``search``:
         case-insensitive substring of id, sender, subject or a recipient."""
-        query = select(MessageRow)
-        if state is not None:
-            query = query.where(MessageRow.state == state)
-        if approver is not None:
-            query = query.where(
-                exists().where(
-                    ApproverRow.message_id == MessageRow.id,
-                    ApproverRow.address == approver.strip().lower(),
-                )
-            )
-        if search:
-            pattern = _like(search)
-            query = query.where(
-                or_(
-                    MessageRow.id.ilike(pattern, escape="\\"),
-                    MessageRow.sender.ilike(pattern, escape="\\"),
-                    MessageRow.subject.ilike(pattern, escape="\\"),
-                    sql_cast(MessageRow.recipients, Text).ilike(pattern, escape="\\"),
-                )
-            )
-        query = query.order_by(MessageRow.received_at.desc(), MessageRow.id)
+        filters = self._message_filters(state=state, approver=approver, search=search)
+        query = (
+            select(MessageRow)
+            .where(*filters)
+            .order_by(MessageRow.received_at.desc(), MessageRow.id)
+            .limit(limit)
+            .offset(offset)
+        )
         async with self._read() as session:
-            rows = await session.scalars(query.limit(limit).offset(offset))
-            return [_message(row) for row in rows]
+            return [_message(row) for row in await session.scalars(query)]
+
+    async def count(
+        self,
+        *,
+        state: States | None = None,
+        approver: str | None = None,
+        search: str | None = None,
+    ) -> int:
+        """How many messages ``list`` with the same filters would give without a limit."""
+        filters = self._message_filters(state=state, approver=approver, search=search)
+        async with self._read() as session:
+            total = await session.scalar(select(func.count(MessageRow.id)).where(*filters))
+        return int(total or 0)
 
     async def counts(self) -> dict[States, int]:
         """How many messages are in each state (every state present, zeros included)."""
@@ -389,7 +414,7 @@ class Quarantine:
             result = await session.execute(
                 select(MessageRow.state, func.count()).group_by(MessageRow.state)
             )
-            found = {state: int(n) for state, n in result.tuples()}
+            found = {str(state): int(n) for state, n in result}
         return {state: found.get(state, 0) for state in STATES}
 
     async def _decide(
@@ -516,7 +541,7 @@ class Quarantine:
                 .returning(MessageRow.id, MessageRow.policy_version)
                 .execution_options(synchronize_session=False)
             )
-            pairs = list(moved.tuples())
+            pairs = [(row[0], row[1]) for row in moved]
             session.add_all(
                 AuditRow(
                     at=now,

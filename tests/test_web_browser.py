@@ -99,6 +99,7 @@ async def _sign_in(page: Page, web: Rig, email: str) -> None:
         ),
         ("phone", MANAGER_B, SENDER_B, "OK, encrypted as required.", "Approved."),
     ],
+    ids=["desktop", "phone"],
 )
 async def test_sign_in_open_and_approve(
     chromium: Browser,

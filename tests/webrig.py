@@ -14,13 +14,16 @@ from email.message import EmailMessage, Message
 from email.policy import compat32
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
+from argon2 import PasswordHasher
 
 from dlp_proxy import scan
 from dlp_proxy.actions.notice_context import MessageSummary, Person
 from dlp_proxy.policy.load import LoadedPolicy, load_policy
 from dlp_proxy.quarantine import HeldMessage, NewHold, Quarantine
+from dlp_proxy.quarantine import users as passwords
 from dlp_proxy.web.app import create_app
 from dlp_proxy.web.links import LinkAction, Links
 from dlp_proxy.web.ratelimit import Limits
@@ -45,6 +48,7 @@ people:
   - {{email: {MANAGER_A}, name: 佐藤 花子, language: ja}}
   - {{email: {MANAGER_B}, name: Mary Brown, language: en}}
 """
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -219,7 +223,25 @@ async def rig(
     held: Sequence[tuple[str, str]] = (),
     db_timeout: float = 10.0,
 ) -> AsyncIterator[Rig]:
-    """The app over a fresh SQLite store; ``held``: (sender, id) messages to hold first."""
+    """The app over a fresh SQLite store; ``held``: (sender, id) messages to hold first.
+
+    Passwords are hashed with real argon2id at small costs (as tests/qstore.py's
+    ``fast_argon2``): these tests sign in dozens of times; the production costs are checked in
+    tests/test_quarantine_users.py.
+    """
+    with mock.patch.object(passwords, "_hasher", FAST_HASHER):
+        async with _rig(tmp, public_url, limits, held, db_timeout) as ready:
+            yield ready
+
+
+@asynccontextmanager
+async def _rig(
+    tmp: Path,
+    public_url: str | None,
+    limits: Limits | None,
+    held: Sequence[tuple[str, str]],
+    db_timeout: float,
+) -> AsyncIterator[Rig]:
     loaded = policy(tmp)
     store = await Quarantine.open(
         f"sqlite+aiosqlite:///{tmp / 'quarantine.db'}", key=os.urandom(32), db_timeout=db_timeout

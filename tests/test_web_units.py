@@ -143,6 +143,27 @@ def test_make_summary_keeps_counts_and_masked_samples_only() -> None:
         ),
     )
     summary = make_summary(message, _decision(), headers={"subject": "件\x07名", "from": "a"})
+    # The keys the pages, the API and `queue show` read (docs/web.md).
+    assert set(summary) == {"version", "headers", "recipients", "attachments", "decision"}
+    assert set(summary["headers"]) == {"from", "to", "cc", "subject", "date", "message_id"}
+    assert set(summary["recipients"]) == {
+        "internal",
+        "external",
+        "external_visible",
+        "external_domains",
+    }
+    assert set(summary["attachments"][0]) == {
+        "path",
+        "type",
+        "size",
+        "personal_rows",
+        "persons",
+        "kinds",
+        "samples",
+        "unscannable",
+    }
+    assert set(summary["decision"]) == {"action", "actions", "mode", "policy_version", "rules"}
+    assert set(summary["decision"]["rules"][0]) == {"name", "mode", "actions", "reason", "why"}
     assert summary["attachments"][0]["samples"] == ["山田 **", "090-****-5678"]
     assert "山田 太郎" not in repr(summary)
     assert summary["headers"]["subject"] == "件 名"

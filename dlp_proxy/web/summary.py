@@ -52,7 +52,7 @@ class Recipients(_Lenient):
 class AttachmentInfo(_Lenient):
     """One file (a MIME part, or ``a.zip/b.xlsx``) with counts, column kinds, masked samples."""
 
-    name: str = Field("?", validation_alias=AliasChoices("name", "path"))
+    name: str = Field("?", validation_alias=AliasChoices("path", "name"))
     type: str = ""
     size: int = 0
     personal_rows: int = 0
@@ -168,7 +168,7 @@ def make_summary(
         },
         "attachments": [
             {
-                "name": a.name,
+                "path": a.name,
                 "type": a.type,
                 "size": a.size,
                 "personal_rows": a.personal_rows,

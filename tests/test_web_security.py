@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -114,6 +115,24 @@ async def test_sign_in_is_limited_per_account(tmp_path: Path) -> None:
         signed_in = await ready.store.audit_log(event="signed_in")
         assert [r.actor for r in signed_in] == [MANAGER_A]
         await browser.aclose()
+
+
+async def test_parallel_guesses_are_limited_too(tmp_path: Path) -> None:
+    """Guesses sent at once cannot all slip in while the first ones are being checked."""
+    async with rig(tmp_path) as ready:
+        browsers = [Browser(ready.client()) for _ in range(12)]
+        for browser in browsers:
+            await browser.get("/login")
+        answers = await asyncio.gather(
+            *(
+                b.post("/login", {"email": MANAGER_B, "password": f"guess-{i}"})
+                for i, b in enumerate(browsers)
+            )
+        )
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [401] * 5 + [429] * 7, statuses
+        for browser in browsers:
+            await browser.aclose()
 
 
 async def test_sign_in_is_limited_per_address(tmp_path: Path) -> None:

@@ -38,9 +38,20 @@ def test_the_limiter_forgets_failures_after_the_window() -> None:
     now[0] += 31
     assert limiter.retry_after("a@x.example", "192.0.2.1") is None
     limiter.failed("a@x.example", "192.0.2.1")
-    limiter.succeeded("a@x.example")
+    limiter.succeeded("a@x.example", "192.0.2.1")
     limiter.failed("a@x.example", "192.0.2.1")
     assert limiter.retry_after("a@x.example", "192.0.2.1") is None
+
+
+def test_a_success_takes_back_its_own_count_at_the_address() -> None:
+    limiter = SignInLimiter(Limits(account=5, address=2, window=60), clock=lambda: 0.0)
+    for _ in range(5):
+        limiter.failed("a@x.example", "192.0.2.1")  # counted before the check ...
+        limiter.succeeded("a@x.example", "192.0.2.1")  # ... and taken back when it passed
+    assert limiter.retry_after("b@x.example", "192.0.2.1") is None
+    limiter.failed("b@x.example", "192.0.2.1")
+    limiter.failed("c@x.example", "192.0.2.1")
+    assert limiter.retry_after("d@x.example", "192.0.2.1") == 60
 
 
 def test_the_limiter_stays_small_under_a_spray_of_names() -> None:

@@ -1,4 +1,4 @@
-"""Who is asking: signed session cookies or API bearer tokens; CSRF tokens; sign-in and out."""
+"""Who is asking: signed session cookies or API bearer tokens; sign-in, sign-out, language."""
 
 from __future__ import annotations
 
@@ -155,9 +155,9 @@ async def login(
             email=account,
             error_key=("login.rate_limited", {"minutes": minutes}),
         )
+    ctx.limiter.failed(account, address)
     user = await ctx.store.verify_user(account, password) if account and password else None
     if user is None or user.disabled:
-        ctx.limiter.failed(account, address)
         await _audit_failure(ctx, account, address, "bad_credentials")
         return page(
             request,
@@ -168,7 +168,7 @@ async def login(
             email=account,
             error_key=("login.failed", {}),
         )
-    ctx.limiter.succeeded(account)
+    ctx.limiter.succeeded(account, address)
     _forget(request)
     request.session.update({"user": user.email, "since": int(time.time())})
     renew(request)

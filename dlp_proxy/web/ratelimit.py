@@ -41,12 +41,20 @@ class SignInLimiter:
         return max(found) if found else None
 
     def failed(self, account: str, address: str) -> None:
+        """Count a failure. Call it *before* checking the password, so that attempts made
+        in parallel cannot all pass ``retry_after`` while the first ones are being checked;
+        ``succeeded`` takes it back."""
         now = self._clock()
         self._add(self._accounts, account.strip().lower(), now)
         self._add(self._addresses, address, now)
 
-    def succeeded(self, account: str) -> None:
+    def succeeded(self, account: str, address: str) -> None:
+        """The password was right: the account starts afresh, the address's count of this
+        attempt is taken back."""
         self._accounts.pop(account.strip().lower(), None)
+        failures = self._addresses.get(address)
+        if failures:
+            failures.pop()
 
     def _wait(
         self, table: OrderedDict[str, deque[float]], key: str, limit: int, now: float

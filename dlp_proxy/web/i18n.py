@@ -127,6 +127,10 @@ TEXTS: dict[str, dict[Language, str]] = {
     "detail.found": {"ja": "検出内容", "en": "Found"},
     "detail.headers": {"ja": "ヘッダー", "en": "Headers"},
     "detail.envelope": {"ja": "エンベロープ", "en": "Envelope"},
+    "detail.envelope_value": {
+        "ja": "{sender} から {n}件の宛先へ",
+        "en": "from {sender} to {n} recipients",
+    },
     "detail.policy_version": {"ja": "ポリシーの版", "en": "Policy version"},
     "detail.history": {"ja": "履歴", "en": "History"},
     "action.approve": {"ja": "承認する", "en": "Approve"},

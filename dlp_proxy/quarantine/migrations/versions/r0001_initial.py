@@ -48,7 +48,6 @@ def upgrade() -> None:
         sa.Column("content_nonce", sa.LargeBinary(), nullable=True),
         sa.Column("content_key_id", sa.String(64), nullable=True),
         sa.Column("purged_at", TIME, nullable=True),
-        sa.Column("notify_at", TIME, nullable=True),
     )
     op.create_index(
         "ix_quarantine_messages_state_expires", "quarantine_messages", ["state", "expires_at"]
@@ -62,7 +61,6 @@ def upgrade() -> None:
         "ix_quarantine_messages_state_closed", "quarantine_messages", ["state", "closed_at"]
     )
     op.create_index("ix_quarantine_messages_received", "quarantine_messages", ["received_at"])
-    op.create_index("ix_quarantine_messages_notify", "quarantine_messages", ["notify_at"])
 
     op.create_table(
         "quarantine_approvers",

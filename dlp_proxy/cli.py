@@ -17,6 +17,7 @@ from dlp_proxy.errors import StartupError
 from dlp_proxy.inspect import Limits
 from dlp_proxy.policy.errors import PolicyError
 from dlp_proxy.policy.load import LoadedPolicy, load_policy
+from dlp_proxy.web import commands as web_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,6 +48,8 @@ def main() -> None:
 @click.option("--scan-processes", type=int, help="Scanner processes per worker; 0 = auto.")
 @click.option("--scan-timeout", type=float, help="Seconds one message may be scanned [60].")
 @click.option("--log-level", help="DEBUG, INFO, WARNING or ERROR [INFO].")
+@click.option("--web-listen", metavar="HOST:PORT", help="Address of the web UI [127.0.0.1:8025].")
+@click.option("--web-url", metavar="URL", help="The web UI's public base URL, used in links.")
 def serve(config: Path | None, **flags: Any) -> None:
     """Accept mail over SMTP, inspect it and pass it on.
 
@@ -167,3 +170,4 @@ def explain(message: Path, policy_dir: Path | None, as_json: bool) -> None:
 main.add_command(queue)
 main.add_command(users)
 main.add_command(audit)
+web_commands.register(main)

@@ -94,7 +94,21 @@ def parse_size(value: object) -> object:
     return value
 
 
+def parse_base_url(value: object) -> object:
+    """Accept an absolute http(s) URL without query or fragment; drop a trailing slash."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    match = re.fullmatch(r"(https?)://([^/?#\s@]+)(/[^?#\s]*)?", text, re.IGNORECASE)
+    if not match:
+        raise ValueError(
+            f"expected an http:// or https:// URL without query or fragment, got {value!r}"
+        )
+    return text.rstrip("/")
+
+
 Address = Annotated[HostPort, BeforeValidator(parse_host_port)]
+BaseUrl = Annotated[str, BeforeValidator(parse_base_url)]
 Size = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
 
 
@@ -130,6 +144,11 @@ class Settings(BaseModel):
     max_line_length: int = Field(65536, ge=1001)
     shutdown_grace: float = Field(30.0, ge=0)
     log_level: str = Field("INFO", pattern=r"(?i)^(DEBUG|INFO|WARNING|ERROR)$")
+    web_listen: Address = HostPort("127.0.0.1", 8025)
+    web_url: BaseUrl | None = Field(None, description="public base URL of the web UI, in links")
+    secret_key: SecretStr | None = Field(
+        None, min_length=32, description="signs sessions and links; default DATA_DIR/secret.key"
+    )
     quarantine_url: str | None = Field(
         None, description="held mail database; default sqlite in data_dir"
     )
@@ -168,6 +187,11 @@ class Settings(BaseModel):
             max_members=self.archive_max_members,
             max_ratio=self.archive_max_ratio,
         )
+
+    @property
+    def public_url(self) -> str:
+        """The web UI's base URL as people reach it (``web_url``, else ``web_listen``)."""
+        return self.web_url or f"http://{self.web_listen}"
 
     @property
     def inspection_deadline(self) -> float:

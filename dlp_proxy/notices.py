@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
@@ -50,11 +51,13 @@ def notice_settings(policy: Policy, hostname: str) -> NoticeSettings:
 
 
 class Links(Protocol):
-    """Signed links into the web UI for one held message and one person."""
+    """Signed links into the web UI (dlp_proxy.web.links.Links)."""
 
-    def __call__(self, held: HeldMessage, person: str, action: LinkAction) -> str: ...
+    def url(
+        self, *, message_id: str, approver: str, action: LinkAction, expires_at: datetime
+    ) -> str: ...
 
-    def review(self, held: HeldMessage) -> str: ...
+    def review(self, message_id: str) -> str: ...
 
 
 LinkAction = Literal["approve", "reject", "withdraw"]
@@ -162,30 +165,33 @@ class Notifier:
             await self._deliver(notice)
         return notices
 
-    async def held(
-        self,
-        held: HeldMessage,
-        verdict: Verdict,
-        envelope: Envelope,
-        content: bytes,
-        loaded: LoadedPolicy,
-    ) -> None:
+    async def held(self, held: HeldMessage, base: NoticeContext, loaded: LoadedPolicy) -> None:
         """Tell the sender their mail waits, and ask each approver, with their own links."""
         people = tuple(Person.lookup(a, loaded.directory) for a in held.approvers)
         if not people:
             return  # nobody to name or to ask: the web UI's admins decide (logged at hold)
-        base = self.context(verdict, envelope, content, loaded)
         approval = Approval(approvers=people, expires=held.expires_at)
         await self.send_quietly("held", replace(base, approval=approval), loaded)
         if self.links is None:
             log.warning("no web UI links: approvers get no request", extra={"id": held.id})
             return
+        links = self.links
         for person in people:
             request = Approval(
                 approvers=(person,),
-                approve_url=self.links(held, person.address, "approve"),
-                reject_url=self.links(held, person.address, "reject"),
-                review_url=self.links.review(held),
+                approve_url=links.url(
+                    message_id=held.id,
+                    approver=person.address,
+                    action="approve",
+                    expires_at=held.expires_at,
+                ),
+                reject_url=links.url(
+                    message_id=held.id,
+                    approver=person.address,
+                    action="reject",
+                    expires_at=held.expires_at,
+                ),
+                review_url=links.review(held.id),
                 expires=held.expires_at,
             )
             await self.send_quietly("approval_request", replace(base, approval=request), loaded)

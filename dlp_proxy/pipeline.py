@@ -10,10 +10,9 @@ from datetime import timedelta
 
 from dlp_proxy import errors
 from dlp_proxy.actions.apply import Changes
-from dlp_proxy.actions.notice_context import subject_of, truncate
 from dlp_proxy.decide import RuleResult
 from dlp_proxy.envelope import Envelope
-from dlp_proxy.holding import headers_of, summary
+from dlp_proxy.holding import summary
 from dlp_proxy.notices import Notifier
 from dlp_proxy.policy.load import LoadedPolicy
 from dlp_proxy.policy.store import PolicyStore
@@ -103,6 +102,7 @@ class Pipeline:
                 "no approver for the sender: only admins can decide",
                 extra={"id": envelope.message_id},
             )
+        context = self._notifier.context(verdict, envelope, message.content, loaded)
         held = await self._quarantine.hold(
             NewHold(
                 id=envelope.message_id,
@@ -110,17 +110,15 @@ class Pipeline:
                 recipients=envelope.rcpt_tos,
                 mail_options=envelope.mail_options,
                 client=dataclasses.asdict(envelope.client),
-                subject=truncate(subject_of(headers_of(content)), 200),
-                summary=summary(
-                    content, envelope, verdict, internal=loaded.policy.internal, changes=changes
-                ),
+                subject=context.message.subject,
+                summary=summary(content, context, verdict, changes=changes),
                 policy_version=loaded.policy.version,
                 approvers=approvers,
                 expires_at=utcnow() + timedelta(hours=config.hold.expire_after_hours),
                 content=content,
             )
         )
-        await self._notifier.held(held, verdict, envelope, message.content, loaded)
+        await self._notifier.held(held, context, loaded)
         return held
 
     async def _modified(self, message: _Message, transaction: Transaction) -> Outcome:

@@ -10,6 +10,7 @@ import socket
 from typing import Any
 
 from dlp_proxy import __version__, errors
+from dlp_proxy.actions.notice_context import Person
 from dlp_proxy.config import Settings
 from dlp_proxy.errors import StartupError
 from dlp_proxy.notices import Notifier
@@ -18,11 +19,16 @@ from dlp_proxy.pipeline import Pipeline
 from dlp_proxy.policy.errors import PolicyError
 from dlp_proxy.policy.store import PolicyStore
 from dlp_proxy.quarantine.from_settings import open_quarantine
+from dlp_proxy.quarantine.records import HeldMessage
 from dlp_proxy.quarantine.store import Quarantine
 from dlp_proxy.relay import Delivery, NextHop
 from dlp_proxy.release import QueueWorker
 from dlp_proxy.scanner import Job, Scanner, evaluate
 from dlp_proxy.server import Handler, ProxySMTP, tls_context
+from dlp_proxy.web.app import create_app
+from dlp_proxy.web.links import Links
+from dlp_proxy.web.secret import load_secret
+from dlp_proxy.web.serve import WebServer, serve_web
 
 log = logging.getLogger("dlp_proxy.service")
 
@@ -30,8 +36,10 @@ log = logging.getLogger("dlp_proxy.service")
 class Proxy:
     """Everything one process runs; tests start it in their own event loop on port 0."""
 
-    def __init__(self, settings: Settings, *, job: Job | None = None) -> None:
+    def __init__(self, settings: Settings, *, job: Job | None = None, web: bool = True) -> None:
         self.settings = settings
+        self._serve_web = web
+        self.web: WebServer | None = None
         self._job = job or functools.partial(evaluate, limits=settings.limits)
         self._server: asyncio.Server | None = None
         self._scanner: Scanner | None = None
@@ -94,6 +102,8 @@ class Proxy:
             policies=self.policies,
         )
         self.queue.start()
+        if self._serve_web:
+            await self._start_web(notifier)
         handler = self._handler = Handler(
             settings, delivery=self._delivery, pipeline=pipeline, policies=self.policies
         )
@@ -128,6 +138,33 @@ class Proxy:
             await self.stop(grace=0)
             raise StartupError(f"cannot listen on {settings.listen}: {exc.strerror}") from exc
 
+    async def _start_web(self, notifier: Notifier) -> None:
+        """The approval web UI in this event loop; links in notices point to it."""
+        settings, policies, quarantine = self.settings, self.policies, self.quarantine
+        assert policies is not None and quarantine is not None
+        secret = load_secret(settings)
+        notifier.links = Links(secret, settings.public_url)
+        app = create_app(
+            quarantine,
+            secret=secret,
+            public_url=settings.public_url,
+            directory_lookup=lambda address: Person.lookup(address, policies.current.directory),
+            on_decision=self._decided,
+            default_language=policies.current.policy.config.default_language,
+        )
+        self.web = await serve_web(
+            app,
+            settings.web_listen,
+            shutdown_grace=min(settings.shutdown_grace, 10.0),
+        )
+
+    async def _decided(self, held: HeldMessage) -> None:
+        """A decision made in the web UI: release approved mail now, tell the sender of a no."""
+        if held.state == "approved" and self.queue is not None:
+            self.queue.wake()
+        elif self.notifier is not None and self.policies is not None:
+            await self.notifier.decided(held, self.policies.current)
+
     def reload_policy(self) -> None:
         """SIGHUP: load the policy directory again now."""
         if self.policies is not None:
@@ -148,6 +185,8 @@ class Proxy:
         self._stopped = True
         if self._server is not None:
             self._server.close()
+        if self.web is not None:
+            await self.web.stop()
         if self._handler is not None:
             await _drain(self._handler, grace)
         if self.queue is not None:
@@ -183,10 +222,14 @@ async def _drain(handler: Handler, grace: float) -> None:
 
 
 async def serve(
-    settings: Settings, *, sock: socket.socket | None = None, reuse_port: bool = False
+    settings: Settings,
+    *,
+    sock: socket.socket | None = None,
+    reuse_port: bool = False,
+    web: bool = True,
 ) -> None:
     """Run until SIGTERM or SIGINT, then stop gracefully."""
-    proxy = Proxy(settings)
+    proxy = Proxy(settings, web=web)
     await proxy.start(sock=sock, reuse_port=reuse_port)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -198,6 +241,7 @@ async def serve(
         "listening",
         extra={
             "address": f"{host}:{port}",
+            "web": proxy.web.url if proxy.web is not None else None,
             "next_hop": str(settings.next_hop or "outbox"),
             "scanners": settings.scanner_count,
             "policy": proxy.policies.current.policy.version if proxy.policies else None,

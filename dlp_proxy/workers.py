@@ -29,7 +29,8 @@ def _worker_main(settings: Settings, index: int) -> None:
     logs.configure(settings.log_level)
     logging.getLogger().handlers[0].addFilter(_tag(index))
     try:
-        asyncio.run(serve(settings, reuse_port=True))
+        # One web UI per node: worker 0 serves it (its sign-in limits are then per node).
+        asyncio.run(serve(settings, reuse_port=True, web=index == 0))
     except StartupError as exc:
         log.error("worker cannot start", extra={"reason": str(exc)})
         raise SystemExit(1) from None

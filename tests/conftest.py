@@ -168,6 +168,7 @@ async def start_proxy(tmp_path: Path) -> AsyncIterator[ProxyFactory]:
             "policy_dir": open_policy,
             "data_dir": tmp_path / "var",
             "hostname": "proxy.test",
+            "web_listen": "127.0.0.1:0",
             "scan_processes": 1,
             "scan_timeout": 10,
         }

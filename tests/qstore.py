@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Executable, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dlp_proxy.quarantine import NewHold, Quarantine
+from dlp_proxy.quarantine import users as passwords
 from dlp_proxy.quarantine.database import create_engine, sqlite_url
 
 POSTGRES_URL = os.environ.get(
@@ -121,6 +123,15 @@ async def db(
 @pytest.fixture
 async def store(db: Db) -> Quarantine:
     return await db.open()
+
+
+@pytest.fixture
+def fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real argon2id with small costs, so tests that hash many passwords stay fast on a
+    loaded machine; test_quarantine_users.py checks the production parameters apart."""
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+    )
 
 
 def new_hold(

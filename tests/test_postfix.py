@@ -60,6 +60,8 @@ class ProxyProcess:
             "proxy.test",
             "--scan-processes",
             "1",
+            "--web-listen",
+            "127.0.0.1:0",
         ]
         self.runs: list[ServeProcess] = []
 

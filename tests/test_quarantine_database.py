@@ -13,21 +13,23 @@ import stat
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert
 
 from dlp_proxy.config import load_settings
 from dlp_proxy.errors import ConfigError, TemporaryFailure
-from dlp_proxy.quarantine import Quarantine, QuarantineError, QuarantineUnavailable
+from dlp_proxy.quarantine import Quarantine, QuarantineError, QuarantineUnavailable, migrate
 from dlp_proxy.quarantine.crypto import KeyRing, key_id, load_or_create_key, parse_key
 from dlp_proxy.quarantine.database import engine_url
 from dlp_proxy.quarantine.from_settings import database_url, open_quarantine
 from dlp_proxy.quarantine.migrate import VERSION_TABLE
-from dlp_proxy.quarantine.models import Base
+from dlp_proxy.quarantine.models import Base, MessageRow
 from tests.qstore import POSTGRES_URL, Db, new_hold
 
 
@@ -203,7 +205,7 @@ def test_processes_racing_to_create_the_key_agree(tmp_path: Path) -> None:
     )
     children = [
         subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE)
-        for _ in range(4)
+        for _ in range(3)
     ]
     keys = {child.communicate(timeout=60)[0].strip() for child in children}
     assert len(keys) == 1
@@ -292,3 +294,45 @@ async def test_a_database_from_a_newer_build_is_refused(db: Db) -> None:
         await db.open()
     rows = await db.execute(f"SELECT version_num FROM {VERSION_TABLE}")
     assert rows == [("ffff_from_the_future",)]
+
+
+async def test_a_database_at_the_first_revision_is_upgraded_in_place(db: Db) -> None:
+    """Rows held under revision 0001 survive the upgrade to head and stay usable."""
+
+    def first_revision(conn: Connection) -> None:
+        command.upgrade(migrate._config(conn), "0001")
+
+    engine = db.raw_engine()
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(first_revision)
+    finally:
+        await engine.dispose()
+    # A message held by a 0001 build, written as that build wrote it.
+    now = datetime.now(UTC)
+    await db.execute(
+        insert(MessageRow.__table__).values(
+            id="OLD",
+            state="held",
+            received_at=now,
+            sender="s@dealer.example.jp",
+            recipients=["r@customer.example.com"],
+            mail_options=[],
+            client={"addr": "127.0.0.1"},
+            subject="old",
+            summary={},
+            policy_version="pv-0",
+            expires_at=now + timedelta(hours=1),
+            attempts=0,
+            size=3,
+        )
+    )
+    store = await db.open()
+    rows = await db.execute(f"SELECT version_num FROM {VERSION_TABLE}")
+    assert rows == [(migrate.head(),)]
+    got = await store.get("OLD")
+    assert got is not None and got.state == "held"
+    assert await store.claim_notice() is None  # nothing due for mail held before notices
+    await store.approve("OLD", actor="a@x.jp", comment=None, via="web", admin=True)
+    due = await store.claim_notice()
+    assert due is not None and due.id == "OLD"

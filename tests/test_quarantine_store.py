@@ -561,3 +561,52 @@ async def test_opening_twice_at_once_migrates_once(db: Db) -> None:
     assert got is not None
     rows = await db.execute("SELECT version_num FROM quarantine_schema_version")
     assert len(rows) == 1
+
+
+async def test_a_notice_is_due_at_every_state_change(store: Quarantine) -> None:
+    await store.hold(new_hold("M"))
+    now = datetime.now(UTC)
+    due = await store.claim_notice(lease=60, now=now)
+    assert due is not None and (due.id, due.state) == ("M", "held")
+    assert await store.claim_notice(now=now) is None  # leased
+    await store.noticed("M", state="held")
+    assert await store.claim_notice(now=now + timedelta(seconds=61)) is None  # sent
+
+    await store.reject("M", actor=MANAGER, comment="外部へは送れません", via="web")
+    due = await store.claim_notice(lease=60)
+    assert due is not None and (due.state, due.comment) == ("rejected", "外部へは送れません")
+    await store.notice_failed("M", state="rejected", retry_in=300)
+    later = datetime.now(UTC)
+    assert await store.claim_notice(now=later + timedelta(seconds=200)) is None
+    again = await store.claim_notice(now=later + timedelta(seconds=301))
+    assert again is not None and again.state == "rejected"
+    await store.noticed("M", state="rejected")
+    assert await store.claim_notice(now=later + timedelta(days=1)) is None
+
+
+async def test_a_stale_notice_does_not_swallow_the_next_one(store: Quarantine) -> None:
+    await store.hold(new_hold("M"))
+    due = await store.claim_notice(lease=60)
+    assert due is not None and due.state == "held"
+    await store.approve("M", actor=MANAGER, comment=None, via="web")  # while "held" is sent
+    await store.noticed("M", state="held")
+    due = await store.claim_notice()
+    assert due is not None and due.state == "approved"
+
+
+async def test_two_nodes_never_take_the_same_notice(db: Db) -> None:
+    node_a, node_b = await db.open(), await db.open()
+    ids = {f"N{i:02d}" for i in range(20)}
+    for id in sorted(ids):
+        await node_a.hold(new_hold(id))
+
+    async def drain(store: Quarantine) -> list[str]:
+        got = []
+        while (due := await store.claim_notice()) is not None:
+            got.append(due.id)
+            await asyncio.sleep(0)
+        return got
+
+    a, b = await asyncio.gather(drain(node_a), drain(node_b))
+    assert not set(a) & set(b)
+    assert set(a) | set(b) == ids

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, Type
 from sqlalchemy import update
 
 from dlp_proxy.quarantine import AlreadyExists, NotFound, Quarantine
+from dlp_proxy.quarantine import users as passwords
 from dlp_proxy.quarantine.models import UserRow
 from tests.qstore import Db
 
 PASSWORD = "correct horse battery"
+pytestmark = pytest.mark.usefixtures("fast_argon2")
+
+
+def test_production_hashes_are_argon2id_rfc9106_low_memory() -> None:
+    hasher = passwords.new_hasher()
+    assert (hasher.type, hasher.time_cost, hasher.memory_cost, hasher.parallelism) == (
+        Type.ID,
+        3,
+        64 * 1024,
+        4,
+    )
+    hashed = hasher.hash(PASSWORD)
+    assert hashed.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
 
 
 async def test_passwords_are_stored_as_argon2id_hashes(db: Db) -> None:
@@ -31,6 +45,7 @@ async def test_passwords_are_stored_as_argon2id_hashes(db: Db) -> None:
     assert hashed.startswith("$argon2id$")
     assert PASSWORD not in hashed
     assert PasswordHasher().verify(hashed, PASSWORD)
+    assert not passwords._hasher.check_needs_rehash(hashed)
     assert "password" not in str(user.as_json()).lower()
 
 
@@ -99,10 +114,10 @@ async def test_bad_user_values(
 async def test_outdated_hash_is_replaced_at_sign_in(db: Db) -> None:
     store = await db.open()
     await store.add_user("boss@dealer.example.jp", password=PASSWORD, role="approver")
-    weak = PasswordHasher(time_cost=1, memory_cost=8192).hash(PASSWORD)
+    weak = PasswordHasher(time_cost=1, memory_cost=4096, parallelism=1).hash(PASSWORD)
     await db.execute(update(UserRow).values(password_hash=weak))
     assert await store.verify_user("boss@dealer.example.jp", PASSWORD) is not None
     rows = await db.execute("SELECT password_hash FROM quarantine_users")
     assert rows[0][0] != weak
-    assert not PasswordHasher().check_needs_rehash(rows[0][0])
+    assert not passwords._hasher.check_needs_rehash(rows[0][0])
     assert await store.verify_user("boss@dealer.example.jp", PASSWORD) is not None

@@ -119,6 +119,8 @@ async def serve(tmp_path: Path, *args: str) -> AsyncIterator[ServeProcess]:
         str(open_policy),
         "--hostname",
         "proxy.test",
+        "--web-listen",
+        "127.0.0.1:0",
         "--scan-processes",
         "1",
         *args,

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import URL, Connection, event, exc, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from dlp_proxy.quarantine.errors import QuarantineUnavailable
 
@@ -52,7 +53,13 @@ def create_engine(url: str | URL, *, timeout: float, schema: str | None = None) 
         if schema is not None:
             raise ValueError("schema is for PostgreSQL only")
         _prepare_sqlite_file(parsed)
-        engine = create_async_engine(parsed, connect_args={"timeout": timeout}, **options)
+        # A pool of open connections (SQLAlchemy 2.0 would open one per transaction).
+        engine = create_async_engine(
+            parsed,
+            poolclass=AsyncAdaptedQueuePool,
+            connect_args={"timeout": timeout},
+            **options,
+        )
         _configure_sqlite(engine)
         return engine
     settings = {"application_name": "dlp-proxy"}

@@ -86,6 +86,8 @@ class MessageRow(Base):
     content_nonce: Mapped[bytes | None] = mapped_column(LargeBinary)
     content_key_id: Mapped[str | None] = mapped_column(String(64))
     purged_at: Mapped[datetime | None]
+    # When a notice about the current state is due (set at every state change; None: sent).
+    notify_at: Mapped[datetime | None]
 
     approvers: Mapped[list[ApproverRow]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="ApproverRow.position"
@@ -96,6 +98,7 @@ class MessageRow(Base):
         Index("ix_quarantine_messages_state_next_attempt", "state", "next_attempt_at"),
         Index("ix_quarantine_messages_state_closed", "state", "closed_at"),
         Index("ix_quarantine_messages_received", "received_at"),
+        Index("ix_quarantine_messages_notify", "notify_at"),
     )
 
 

@@ -293,6 +293,7 @@ class Quarantine:
             content=sealed.ciphertext,
             content_nonce=sealed.nonce,
             content_key_id=sealed.key_id,
+            notify_at=now,
             approvers=[ApproverRow(address=a, position=i) for i, a in enumerate(approvers)],
         )
         held = _message(row)
@@ -441,6 +442,7 @@ class Quarantine:
             row.decided_by = actor
             row.decided_at = now
             row.comment = comment
+            row.notify_at = now
             if to == "approved":
                 row.next_attempt_at = now
             else:
@@ -529,7 +531,11 @@ class Quarantine:
             ids = list(due)
             if not ids:
                 return []
-            values: dict[str, Any] = {"decided_by": EXPIRY_ACTOR, "decided_at": now}
+            values: dict[str, Any] = {
+                "decided_by": EXPIRY_ACTOR,
+                "decided_at": now,
+                "notify_at": now,
+            }
             if on_expiry == "release":
                 values.update(state="approved", next_attempt_at=now)
             else:
@@ -610,6 +616,7 @@ class Quarantine:
             row.state = "released"
             row.released_at = now
             row.closed_at = now
+            row.notify_at = now
             row.lease_owner = None
             row.lease_until = None
             row.next_attempt_at = None
@@ -650,6 +657,53 @@ class Quarantine:
                     },
                     policy_version=row.policy_version,
                 )
+            )
+
+    # -- notices ----------------------------------------------------------------------------
+
+    async def claim_notice(
+        self, *, lease: float = 120, now: datetime | None = None
+    ) -> HeldMessage | None:
+        """One message whose notice about its current state is due (every state change makes
+        one due: held, approved, rejected, expired, withdrawn, released).
+
+        The notice is pushed ``lease`` seconds ahead, so no other node takes it meanwhile;
+        the caller sends what that state calls for and then calls ``noticed`` (or
+        ``notice_failed``). A node that dies before either lets it come due again.
+        """
+        now = now or utcnow()
+        async with self._write() as session:
+            row = await session.scalar(
+                select(MessageRow)
+                .where(MessageRow.notify_at.is_not(None), MessageRow.notify_at <= now)
+                .order_by(MessageRow.notify_at, MessageRow.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if row is None:
+                return None
+            row.notify_at = now + timedelta(seconds=lease)
+            return _message(row)
+
+    async def noticed(self, id: str, *, state: States) -> None:
+        """The notice for ``state`` went out; if the message has moved on since, the notice
+        for its new state stays due."""
+        async with self._write() as session:
+            await session.execute(
+                update(MessageRow)
+                .where(MessageRow.id == id, MessageRow.state == state)
+                .values(notify_at=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def notice_failed(self, id: str, *, state: States, retry_in: float) -> None:
+        """Sending the notice for ``state`` failed: try again in ``retry_in`` seconds."""
+        async with self._write() as session:
+            await session.execute(
+                update(MessageRow)
+                .where(MessageRow.id == id, MessageRow.state == state)
+                .values(notify_at=utcnow() + timedelta(seconds=retry_in))
+                .execution_options(synchronize_session=False)
             )
 
     # -- retention --------------------------------------------------------------------------

@@ -7,9 +7,17 @@ import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2.profiles import RFC_9106_LOW_MEMORY
 
 MIN_PASSWORD_LENGTH = 8
-_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+
+
+def new_hasher() -> PasswordHasher:
+    """argon2id with RFC 9106's second recommended option (t=3, 64 MiB, p=4)."""
+    return PasswordHasher.from_parameters(RFC_9106_LOW_MEMORY)
+
+
+_hasher = new_hasher()
 
 
 def normalize_email(email: str) -> str:

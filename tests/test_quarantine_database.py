@@ -32,6 +32,8 @@ from dlp_proxy.quarantine.migrate import VERSION_TABLE
 from dlp_proxy.quarantine.models import Base, MessageRow
 from tests.qstore import POSTGRES_URL, Db, new_hold
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -196,20 +198,44 @@ def test_key_file_is_created_once_and_private(tmp_path: Path) -> None:
     assert list(path.parent.iterdir()) == [path]
 
 
-def test_processes_racing_to_create_the_key_agree(tmp_path: Path) -> None:
-    path = tmp_path / "quarantine.key"
-    code = (
-        "import sys; from pathlib import Path\n"
-        "from dlp_proxy.quarantine.crypto import load_or_create_key\n"
-        "print(load_or_create_key(Path(sys.argv[1])).hex())"
-    )
+WORKER = """
+import asyncio, sys
+from pathlib import Path
+from dlp_proxy.config import load_settings
+from dlp_proxy.quarantine.from_settings import open_quarantine, quarantine_key
+from tests.qstore import new_hold
+
+async def main():
+    settings = load_settings(environ={}, flags={"data_dir": Path(sys.argv[1])})
+    store = await open_quarantine(settings)
+    await store.hold(new_hold(sys.argv[2]))
+    await store.close()
+    print(quarantine_key(settings).hex())
+
+asyncio.run(main())
+"""
+
+
+async def test_workers_starting_together_share_one_key_and_database(tmp_path: Path) -> None:
+    """--workers N on a fresh data directory: N processes create the key file and the
+    database at once (SQLite answers "locked" at once to two simultaneous WAL switches)."""
+    data = tmp_path / "var"
     children = [
-        subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE)
-        for _ in range(3)
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", WORKER, str(data), f"W{i}", stdout=subprocess.PIPE, cwd=ROOT
+        )
+        for i in range(3)
     ]
-    keys = {child.communicate(timeout=60)[0].strip() for child in children}
+    outputs = [await child.communicate() for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0]
+    keys = {out.strip() for out, _ in outputs}
     assert len(keys) == 1
-    assert bytes.fromhex(keys.pop().decode()) == parse_key(path.read_text())
+    store = await open_quarantine(load_settings(environ={}, flags={"data_dir": data}))
+    try:
+        assert sorted(m.id for m in await store.list()) == ["W0", "W1", "W2"]
+        assert b"list W1" in await store.content("W1")
+    finally:
+        await store.close()
 
 
 def test_key_file_open_to_others_is_refused(tmp_path: Path) -> None:
@@ -336,3 +362,16 @@ async def test_a_database_at_the_first_revision_is_upgraded_in_place(db: Db) -> 
     await store.approve("OLD", actor="a@x.jp", comment=None, via="web", admin=True)
     due = await store.claim_notice()
     assert due is not None and due.id == "OLD"
+
+
+async def test_new_sqlite_databases_opened_at_once(tmp_path: Path) -> None:
+    """Three stores opening each new file together, twenty times: never "locked" (before
+    the WAL switch moved to file creation, about one round in thirty failed)."""
+    key = os.urandom(32)
+    for round in range(20):
+        url = f"sqlite:///{tmp_path / f'r{round}.db'}"
+        stores = await asyncio.gather(*(Quarantine.open(url, key=key) for _ in range(3)))
+        await stores[0].hold(new_hold("M"))
+        assert all([(await s.get("M")) is not None for s in stores])
+        for store in stores:
+            await store.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from sqlalchemy import URL, Connection, event, exc, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from dlp_proxy.quarantine.errors import QuarantineUnavailable
+from dlp_proxy.quarantine.errors import QuarantineError, QuarantineUnavailable
 
 WRITE = "dlp_proxy_write"  # execution option: this connection's transactions write
 
@@ -52,7 +54,7 @@ def create_engine(url: str | URL, *, timeout: float, schema: str | None = None) 
     if parsed.get_backend_name() == "sqlite":
         if schema is not None:
             raise ValueError("schema is for PostgreSQL only")
-        _prepare_sqlite_file(parsed)
+        _prepare_sqlite_file(parsed, timeout=timeout)
         # A pool of open connections (SQLAlchemy 2.0 would open one per transaction).
         engine = create_async_engine(
             parsed,
@@ -73,8 +75,9 @@ def create_engine(url: str | URL, *, timeout: float, schema: str | None = None) 
     )
 
 
-def _prepare_sqlite_file(url: URL) -> None:
-    """Create the data directory and the database file, readable by its owner only."""
+def _prepare_sqlite_file(url: URL, *, timeout: float) -> None:
+    """Create the data directory and the database file (readable by its owner only) and put
+    the file in WAL mode, which it keeps."""
     database = url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         raise ValueError("the quarantine needs a SQLite database file, not an in-memory one")
@@ -82,17 +85,39 @@ def _prepare_sqlite_file(url: URL) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    _use_wal(path, timeout=timeout)
+
+
+def _use_wal(path: Path, *, timeout: float) -> None:
+    """Switch the file to WAL once. The switch needs the file to itself, and SQLite answers
+    "locked" at once (without its busy wait) when two connections switch together, as
+    processes opening a new quarantine at the same time do: retry until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=timeout)) as conn:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise QuarantineUnavailable(
+                    f"quarantine database unavailable: {path}: {error}"
+                ) from None
+            time.sleep(0.02)
+        except sqlite3.DatabaseError as error:
+            raise QuarantineError(f"{path}: {error}") from None
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    """WAL with a full fsync at each commit; writers take the lock at BEGIN, so a transaction
+    """A full fsync at each commit (of the WAL); writers take the lock at BEGIN, so a transaction
     that reads then writes never fails half-way on another process's write."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+        for pragma in ("synchronous=FULL", "foreign_keys=ON"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

@@ -130,8 +130,7 @@ class Notifier:
         return NoticeContext(message, DecisionSummary.of(decision_of(held.summary)))
 
     async def decided(self, held: HeldMessage, loaded: LoadedPolicy) -> None:
-        """Tell the sender their held mail was rejected or expired (released mail is told on
-        delivery)."""
+        """Tell the sender their held mail was rejected or expired; raises on failure."""
         if held.state not in ("rejected", "expired"):
             return
         decider = Person.lookup(held.decided_by, loaded.directory) if held.decided_by else None
@@ -140,7 +139,14 @@ class Notifier:
             comment = "承認期限が過ぎたため送信されませんでした。 / The approval deadline passed."
         approval = Approval(decided_by=decider, comment=comment)
         context = replace(self.context_of(held, loaded), approval=approval)
-        await self.send_quietly("rejected", context, loaded)
+        await self.send("rejected", context, loaded)
+
+    async def released(self, held: HeldMessage, loaded: LoadedPolicy) -> None:
+        """Tell the sender their held mail went out, with the approver's comment."""
+        decider = Person.lookup(held.decided_by, loaded.directory) if held.decided_by else None
+        approval = Approval(decided_by=decider, comment=held.comment)
+        context = replace(self.context_of(held, loaded), approval=approval)
+        await self.send("released", context, loaded)
 
     @staticmethod
     def encryption(verdict: Verdict, envelope: Envelope, loaded: LoadedPolicy) -> Encryption:
@@ -165,13 +171,15 @@ class Notifier:
             await self._deliver(notice)
         return notices
 
-    async def held(self, held: HeldMessage, base: NoticeContext, loaded: LoadedPolicy) -> None:
-        """Tell the sender their mail waits, and ask each approver, with their own links."""
+    async def held(self, held: HeldMessage, loaded: LoadedPolicy) -> None:
+        """Tell the sender their mail waits, and ask each approver, with their own links.
+        Raises when a notice cannot be sent (the queue worker tries again later)."""
         people = tuple(Person.lookup(a, loaded.directory) for a in held.approvers)
         if not people:
             return  # nobody to name or to ask: the web UI's admins decide (logged at hold)
+        base = self.context_of(held, loaded)
         approval = Approval(approvers=people, expires=held.expires_at)
-        await self.send_quietly("held", replace(base, approval=approval), loaded)
+        await self.send("held", replace(base, approval=approval), loaded)
         if self.links is None:
             log.warning("no web UI links: approvers get no request", extra={"id": held.id})
             return
@@ -194,7 +202,7 @@ class Notifier:
                 review_url=links.review(held.id),
                 expires=held.expires_at,
             )
-            await self.send_quietly("approval_request", replace(base, approval=request), loaded)
+            await self.send("approval_request", replace(base, approval=request), loaded)
 
     async def send_quietly(
         self, kind: NoticeKind, context: NoticeContext, loaded: LoadedPolicy

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -47,12 +48,14 @@ class Pipeline:
         quarantine: Quarantine,
         *,
         deadline: float,
+        on_held: Callable[[], None] = lambda: None,
     ) -> None:
         self._scanner = scanner
         self._policies = policies
         self._notifier = notifier
         self._quarantine = quarantine
         self._deadline = deadline
+        self._on_held = on_held
 
     async def process(
         self, envelope: Envelope, content: bytes, transaction: Transaction, *, trace: bytes
@@ -118,7 +121,7 @@ class Pipeline:
                 content=content,
             )
         )
-        await self._notifier.held(held, context, loaded)
+        self._on_held()  # the queue worker sends the held and approval-request notices
         return held
 
     async def _modified(self, message: _Message, transaction: Transaction) -> Outcome:

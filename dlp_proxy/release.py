@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import logging
 import os
@@ -14,7 +13,6 @@ from typing import Any
 
 from dlp_proxy import errors
 from dlp_proxy.actions.apply import Changes
-from dlp_proxy.actions.notice_context import Approval
 from dlp_proxy.config import Settings
 from dlp_proxy.envelope import Client, Envelope
 from dlp_proxy.notices import Notifier
@@ -53,16 +51,22 @@ class QueueWorker:
         self._policies = policies
         self.node = f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
+        self._notices = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     def wake(self) -> None:
         """An approval was made here: look for mail to release now."""
         self._wake.set()
 
+    def wake_notices(self) -> None:
+        """A state changed here: send the notices it calls for now."""
+        self._notices.set()
+
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self._forever(self._release_due, IDLE_POLL, wakes=True)),
+            loop.create_task(self._forever(self._release_due, IDLE_POLL, wake=self._wake)),
+            loop.create_task(self._forever(self._notice_due, IDLE_POLL, wake=self._notices)),
             loop.create_task(self._forever(self._expire_due, EXPIRY_INTERVAL)),
             loop.create_task(self._forever(self._purge, PURGE_INTERVAL)),
         ]
@@ -74,7 +78,9 @@ class QueueWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _forever(self, work: Any, interval: float, *, wakes: bool = False) -> None:
+    async def _forever(
+        self, work: Any, interval: float, *, wake: asyncio.Event | None = None
+    ) -> None:
         while True:
             try:
                 busy = await work()
@@ -83,10 +89,10 @@ class QueueWorker:
                 busy = False
             if busy:
                 continue
-            if wakes:
+            if wake is not None:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), interval)
-                self._wake.clear()
+                    await asyncio.wait_for(wake.wait(), interval)
+                wake.clear()
             else:
                 await asyncio.sleep(interval)
 
@@ -108,6 +114,32 @@ class QueueWorker:
         else:
             await self._quarantine.released(held.id, node=self.node, detail=detail)
             log.info("released", extra={"id": held.id, "detail": detail})
+            self.wake_notices()
+        return True
+
+    async def _notice_due(self) -> bool:
+        """Send what one message's state calls for; every state change makes a notice due,
+        whether it was made here, on another node, or with the CLI."""
+        held = await self._quarantine.claim_notice(lease=LEASE)
+        if held is None:
+            return False
+        loaded = self._policies.current
+        try:
+            match held.state:
+                case "held":
+                    await self._notifier.held(held, loaded)
+                case "rejected" | "expired":
+                    await self._notifier.decided(held, loaded)
+                case "released":
+                    await self._notifier.released(held, loaded)
+        except Exception as exc:
+            log.warning(
+                "notice not sent; trying again later",
+                extra={"id": held.id, "state": held.state, "error": repr(exc)[:300]},
+            )
+            await self._quarantine.notice_failed(held.id, state=held.state, retry_in=60.0)
+        else:
+            await self._quarantine.noticed(held.id, state=held.state)
         return True
 
     async def release(self, held: HeldMessage) -> str:
@@ -151,11 +183,6 @@ class QueueWorker:
         refused = await self._relay(held, envelope, content)
         if refused:
             notes.append(f"refused by the next hop: {'; '.join(refused)}"[:400])
-        context = self._notifier.context(verdict, envelope, raw, loaded)
-        approval = Approval(comment=held.comment)
-        await self._notifier.send_quietly(
-            "released", dataclasses.replace(context, approval=approval), loaded
-        )
         return "; ".join(notes) or "delivered"
 
     async def _relay(self, held: HeldMessage, envelope: Envelope, content: bytes) -> list[str]:
@@ -188,7 +215,7 @@ class QueueWorker:
             if held.state == "approved":
                 self.wake()
             else:
-                await self._notifier.decided(held, loaded)
+                self.wake_notices()
         return False
 
     async def _purge(self) -> bool:

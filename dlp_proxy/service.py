@@ -86,13 +86,6 @@ class Proxy:
             hostname=settings.hostname,
             templates=settings.policy_dir / "templates",
         )
-        pipeline = Pipeline(
-            self._scanner,
-            self.policies,
-            notifier,
-            self.quarantine,
-            deadline=settings.inspection_deadline,
-        )
         self.queue = QueueWorker(
             settings,
             quarantine=self.quarantine,
@@ -100,6 +93,14 @@ class Proxy:
             delivery=self._delivery,
             notifier=notifier,
             policies=self.policies,
+        )
+        pipeline = Pipeline(
+            self._scanner,
+            self.policies,
+            notifier,
+            self.quarantine,
+            deadline=settings.inspection_deadline,
+            on_held=self.queue.wake_notices,
         )
         self.queue.start()
         if self._serve_web:
@@ -159,11 +160,10 @@ class Proxy:
         )
 
     async def _decided(self, held: HeldMessage) -> None:
-        """A decision made in the web UI: release approved mail now, tell the sender of a no."""
-        if held.state == "approved" and self.queue is not None:
+        """A decision made in the web UI: release approved mail, send notices, now."""
+        if self.queue is not None:
             self.queue.wake()
-        elif self.notifier is not None and self.policies is not None:
-            await self.notifier.decided(held, self.policies.current)
+            self.queue.wake_notices()
 
     def reload_policy(self) -> None:
         """SIGHUP: load the policy directory again now."""

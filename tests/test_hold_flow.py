@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,14 @@ async def hold_one(proxy_address: tuple[str, int]) -> str:
     return reply.rsplit(" ", 1)[-1]
 
 
+async def notices_of(sink: Sink, kind: str, count: int, *, within: float = 15) -> list[Message]:
+    """The notices of ``kind`` once ``count`` have arrived (the queue worker sends them)."""
+    async with asyncio.timeout(within):
+        while len(notices(sink, kind)) < count:
+            await asyncio.sleep(0.05)
+    return notices(sink, kind)
+
+
 async def wait_for(sink: Sink, count: int, *, within: float = 15) -> list[Received]:
     async with asyncio.timeout(within):
         while len(relayed(sink)) < count:
@@ -71,9 +80,9 @@ async def test_held_mail_is_announced_then_released_encrypted_after_approval(
     proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=policy(tmp_path))
     queue_id = await hold_one(proxy.address)
     assert relayed(sink) == []
-    (held_notice,) = notices(sink, "held")
+    (held_notice,) = await notices_of(sink, "held", 1)
     assert held_notice["To"].addresses[0].addr_spec == SENDER
-    requests = notices(sink, "approval_request")
+    requests = await notices_of(sink, "approval_request", 2)
     assert sorted(m["To"].addresses[0].addr_spec for m in requests) == [MANAGER, DELEGATE]
     assert proxy.quarantine is not None and proxy.queue is not None
     held = await proxy.quarantine.get(queue_id)
@@ -83,13 +92,13 @@ async def test_held_mail_is_announced_then_released_encrypted_after_approval(
     proxy.queue.wake()
     (copy,) = await wait_for(sink, 1)
     assert copy.rcpt_tos == [PARTNER] and copy.mail_from == SENDER
-    (password_notice,) = notices(sink, "encrypted")
+    (password_notice,) = await notices_of(sink, "encrypted", 1)
     names = {p.get_filename() for p in parsed(copy).iter_attachments()}
     assert names == {"顧客リスト①.xlsx.zip", "brochure.pdf"}
     assert password_in(password_notice)
     released = await proxy.quarantine.get(queue_id)
     assert released is not None and released.state == "released"
-    assert notices(sink, "released")
+    assert await notices_of(sink, "released", 1)
     await asyncio.sleep(0.5)
     assert len(relayed(sink)) == 1  # once
 
@@ -156,13 +165,13 @@ async def test_rejection_tells_the_sender_with_the_comment(
     start_proxy: ProxyFactory, sink: Sink, tmp_path: Path
 ) -> None:
     proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=policy(tmp_path))
-    assert proxy.quarantine is not None and proxy.notifier is not None and proxy.policies
+    assert proxy.quarantine is not None and proxy.queue is not None
     queue_id = await hold_one(proxy.address)
-    rejected = await proxy.quarantine.reject(
-        queue_id, actor=MANAGER, comment="顧客リストは社外に出せません", via="test"
+    await proxy.quarantine.reject(
+        queue_id, actor=MANAGER, comment="顧客リストは社外に出せません", via="cli"
     )
-    await proxy.notifier.decided(rejected, proxy.policies.current)
-    (notice,) = notices(sink, "rejected")
+    proxy.queue.wake_notices()  # a decision made with the CLI is noticed by the queue worker
+    (notice,) = await notices_of(sink, "rejected", 1)
     assert "顧客リストは社外に出せません" in notice.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert relayed(sink) == []
 

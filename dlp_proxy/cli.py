@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import smtplib
 import sys
 from pathlib import Path
 from typing import Any
@@ -171,3 +172,36 @@ main.add_command(queue)
 main.add_command(users)
 main.add_command(audit)
 web_commands.register(main)
+
+
+@main.command()
+@click.argument("message", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--server", default="127.0.0.1:10025", metavar="HOST:PORT", show_default=True)
+@click.option("--from", "sender", help="Envelope sender [the message's From].")
+@click.option("--to", "recipients", multiple=True, help="Envelope recipient [To, Cc, Bcc].")
+def send(message: Path, server: str, sender: str | None, recipients: tuple[str, ...]) -> None:
+    """Send MESSAGE (an .eml) over SMTP as a mail server would, and print the reply."""
+    data = message.read_bytes()
+    envelope = scan.envelope_of(data, None)
+    host, _, port = server.rpartition(":")
+    try:
+        with smtplib.SMTP(host.strip("[]"), int(port), timeout=120) as client:
+            client.ehlo()
+            code, reply = client.mail(sender if sender is not None else envelope.mail_from)
+            if code != 250:
+                raise click.ClickException(f"sender refused: {code} {reply.decode()}")
+            accepted = 0
+            for address in recipients or envelope.rcpt_tos:
+                code, reply = client.rcpt(address)
+                click.echo(f"RCPT {address}: {code} {reply.decode(errors='replace')}")
+                accepted += code in (250, 251)
+            if not accepted:
+                raise click.ClickException("no recipient accepted")
+            code, reply = client.data(data)
+    except smtplib.SMTPException as exc:
+        raise click.ClickException(f"not accepted: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot talk to {server}: {exc}") from None
+    click.echo(f"DATA: {code} {reply.decode(errors='replace')}")
+    if code != 250:
+        raise SystemExit(1)

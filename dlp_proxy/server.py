@@ -15,6 +15,7 @@ from typing import Any, AnyStr
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from dlp_proxy import errors, replies
+from dlp_proxy.auditing import DecisionAudit
 from dlp_proxy.config import IPNetwork, Settings
 from dlp_proxy.envelope import Client
 from dlp_proxy.envelope import Envelope as MessageEnvelope
@@ -177,11 +178,13 @@ class Handler:
         delivery: Delivery,
         pipeline: Pipeline,
         policies: PolicyStore,
+        audit: DecisionAudit | None = None,
     ) -> None:
         self.settings = settings
         self.delivery = delivery
         self.pipeline = pipeline
         self.policies = policies
+        self.audit = audit
         self.sessions: set[ProxySMTP] = set()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -286,6 +289,8 @@ class Handler:
         fields["reply"] = reply[:3]
         fields["ms"] = round((time.monotonic() - started) * 1000, 1)
         log.log(logging.INFO if reply.startswith("2") else logging.WARNING, "message", extra=fields)
+        if self.audit is not None:
+            self.audit.record(message.message_id, fields, fields.get("policy", ""))
         session.xforward.clear()
         return reply
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from dlp_proxy import __version__, errors
 from dlp_proxy.actions.notice_context import Person
+from dlp_proxy.auditing import DecisionAudit
 from dlp_proxy.config import Settings
 from dlp_proxy.errors import StartupError
 from dlp_proxy.notices import Notifier
@@ -49,6 +50,7 @@ class Proxy:
         self.quarantine: Quarantine | None = None
         self.queue: QueueWorker | None = None
         self.notifier: Notifier | None = None
+        self.audit: DecisionAudit | None = None
         self._stopped = False
         self._tasks: set[asyncio.Task[bool]] = set()
 
@@ -105,8 +107,14 @@ class Proxy:
         self.queue.start()
         if self._serve_web:
             await self._start_web(notifier)
+        self.audit = DecisionAudit(self.quarantine)
+        self.audit.start()
         handler = self._handler = Handler(
-            settings, delivery=self._delivery, pipeline=pipeline, policies=self.policies
+            settings,
+            delivery=self._delivery,
+            pipeline=pipeline,
+            policies=self.policies,
+            audit=self.audit,
         )
         loop = asyncio.get_running_loop()
 
@@ -191,6 +199,8 @@ class Proxy:
             await _drain(self._handler, grace)
         if self.queue is not None:
             await self.queue.stop()
+        if self.audit is not None:
+            await self.audit.stop()
         if self.policies is not None:
             await self.policies.stop_watching()
         if self._delivery is not None:

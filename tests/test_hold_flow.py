@@ -199,3 +199,25 @@ async def test_expiry(
         proxy.queue.wake()
         (copy,) = await wait_for(sink, 1)
         assert copy.rcpt_tos == [PARTNER]
+
+
+async def test_every_decision_reaches_the_audit_trail(
+    start_proxy: ProxyFactory, sink: Sink, tmp_path: Path
+) -> None:
+    proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=policy(tmp_path))
+    assert proxy.quarantine is not None and proxy.audit is not None
+    held_id = await hold_one(proxy.address)
+    _, reply = await send(proxy.address, _plain_to_partner(), sender=SENDER, rcpts=(PARTNER,))
+    passed_id = reply.rsplit(" ", 1)[-1]
+    await proxy.audit.flush()
+    decided = {
+        r.message_id: r.detail for r in await proxy.quarantine.audit_log(event="decided", limit=10)
+    }
+    assert decided[held_id]["decision"] == "hold"
+    assert decided[held_id]["rules"] == ["customer-data-out"]
+    assert decided[passed_id]["decision"] == "pass" and decided[passed_id]["reply"] == "250"
+    assert "subject" not in str(decided) and "お見積り" not in str(decided)
+
+
+def _plain_to_partner() -> bytes:
+    return (f"From: {SENDER}\r\nTo: {PARTNER}\r\nSubject: hello\r\n\r\nNo attachment.\r\n").encode()

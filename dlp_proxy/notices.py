@@ -12,7 +12,7 @@ from email.policy import compat32
 from pathlib import Path
 from typing import Literal, Protocol
 
-from dlp_proxy import errors
+from dlp_proxy import errors, metrics
 from dlp_proxy.actions.notice_context import (
     Approval,
     AttachmentSummary,
@@ -218,11 +218,17 @@ class Notifier:
 
     async def _deliver(self, notice: Notice) -> None:
         options = ["SMTPUTF8"] if notice.smtputf8 else []
-        transaction = await self._delivery.begin(notice.mail_from, options, NOTICE_CLIENT)
+        try:
+            transaction = await self._delivery.begin(notice.mail_from, options, NOTICE_CLIENT)
+        except errors.DlpProxyError:
+            metrics.NOTICES.labels(notice.kind, "failed").inc()
+            raise
         try:
             await transaction.rcpt(notice.rcpt_to)
             await transaction.data(notice.content)
         except errors.DlpProxyError:
             await transaction.abort()
+            metrics.NOTICES.labels(notice.kind, "failed").inc()
             raise
+        metrics.NOTICES.labels(notice.kind, "sent").inc()
         log.info("notice sent", extra={"kind": notice.kind, "language": notice.language})

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import aiosmtplib
 
-from dlp_proxy import errors
+from dlp_proxy import errors, metrics
 from dlp_proxy.config import HostPort
 from dlp_proxy.envelope import Client
 
@@ -38,6 +38,16 @@ def _xtext(value: str) -> bytes:
 
 def _failure(exc: BaseException, hop: HostPort) -> errors.DlpProxyError:
     """Map an aiosmtplib or socket error onto our tree: 4xx/5xx replies keep their code."""
+    failure = _classify(exc, hop)
+    kind = {
+        errors.NextHopDeferred: "deferred",
+        errors.NextHopRejected: "rejected",
+    }.get(type(failure), "unavailable")
+    metrics.NEXT_HOP_ERRORS.labels(kind).inc()
+    return failure
+
+
+def _classify(exc: BaseException, hop: HostPort) -> errors.DlpProxyError:
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         if 400 <= exc.code < 500:
             return errors.NextHopDeferred(exc.code, exc.message)

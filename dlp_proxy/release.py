@@ -11,7 +11,7 @@ import socket
 from datetime import timedelta
 from typing import Any
 
-from dlp_proxy import errors
+from dlp_proxy import errors, metrics
 from dlp_proxy.actions.apply import Changes
 from dlp_proxy.config import Settings
 from dlp_proxy.envelope import Client, Envelope
@@ -111,8 +111,10 @@ class QueueWorker:
             await self._quarantine.release_failed(
                 held.id, node=self.node, error=str(exc)[:500], retry_in=retry
             )
+            metrics.RELEASES.labels("deferred").inc()
         else:
             await self._quarantine.released(held.id, node=self.node, detail=detail)
+            metrics.RELEASES.labels("released").inc()
             log.info("released", extra={"id": held.id, "detail": detail})
             self.wake_notices()
         return True

@@ -14,7 +14,7 @@ from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
-from dlp_proxy import errors, replies
+from dlp_proxy import errors, metrics, replies
 from dlp_proxy.auditing import DecisionAudit
 from dlp_proxy.config import IPNetwork, Settings
 from dlp_proxy.envelope import Client
@@ -289,6 +289,7 @@ class Handler:
         fields["reply"] = reply[:3]
         fields["ms"] = round((time.monotonic() - started) * 1000, 1)
         log.log(logging.INFO if reply.startswith("2") else logging.WARNING, "message", extra=fields)
+        _count(fields, reply)
         if self.audit is not None:
             self.audit.record(message.message_id, fields, fields.get("policy", ""))
         session.xforward.clear()
@@ -331,6 +332,15 @@ class Handler:
             task = asyncio.get_running_loop().create_task(self._abort(transaction))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+
+
+def _count(fields: dict[str, Any], reply: str) -> None:
+    metrics.MESSAGES.labels(fields.get("decision", "error"), reply[:1] + "xx").inc()
+    metrics.MESSAGE_SECONDS.observe(fields["ms"] / 1000)
+    if "scan_ms" in fields:
+        metrics.SCAN_SECONDS.observe(fields["scan_ms"] / 1000)
+    for rule in fields.get("rules", ()):
+        metrics.RULES.labels(rule).inc()
 
 
 def _reply(outcome: Outcome, message_id: str, fields: dict[str, Any]) -> str:

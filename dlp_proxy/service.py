@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import signal
 import socket
 from typing import Any
 
-from dlp_proxy import __version__, errors
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from dlp_proxy import __version__, errors, metrics
 from dlp_proxy.actions.notice_context import Person
 from dlp_proxy.auditing import DecisionAudit
 from dlp_proxy.config import Settings
@@ -161,11 +165,40 @@ class Proxy:
             on_decision=self._decided,
             default_language=policies.current.policy.config.default_language,
         )
+        app.add_api_route("/metrics", self._metrics, include_in_schema=False)
+        app.add_api_route("/readyz", self._ready, include_in_schema=False)
         self.web = await serve_web(
             app,
             settings.web_listen,
             shutdown_grace=min(settings.shutdown_grace, 10.0),
         )
+
+    async def _metrics(self) -> Response:
+        """Prometheus: this node's counters and histograms, and the shared queue by state."""
+        counts: dict[str, int] | None = None
+        if self.quarantine is not None:
+            with contextlib.suppress(errors.DlpProxyError):
+                counts = {str(k): v for k, v in (await self.quarantine.counts()).items()}
+        return Response(metrics.exposition(counts), media_type=CONTENT_TYPE_LATEST)
+
+    async def _ready(self) -> Response:
+        """Ready when SMTP is listening, scanners run, the policy is loaded and the quarantine
+        answers; a load balancer or orchestrator sends no mail to a node that is not."""
+        checks = {
+            "smtp": self._server is not None and self._server.is_serving() and not self._stopped,
+            "scanners": self._scanner is not None and bool(self._scanner.pids()),
+            "policy": self.policies is not None,
+            "quarantine": False,
+        }
+        if self.quarantine is not None:
+            try:
+                async with asyncio.timeout(2):
+                    await self.quarantine.counts()
+                checks["quarantine"] = True
+            except (TimeoutError, errors.DlpProxyError):
+                pass
+        status = 200 if all(checks.values()) else 503
+        return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
 
     async def _decided(self, held: HeldMessage) -> None:
         """A decision made in the web UI: release approved mail, send notices, now."""

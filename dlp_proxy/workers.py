@@ -13,7 +13,7 @@ import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
-from dlp_proxy import logs
+from dlp_proxy import logs, metrics
 from dlp_proxy.config import HostPort, Settings
 from dlp_proxy.errors import StartupError
 from dlp_proxy.service import serve
@@ -66,6 +66,7 @@ def run(settings: Settings) -> int:
         reserved = _reserve(settings.listen)
     except OSError as exc:
         raise StartupError(f"cannot listen on {settings.listen}: {exc.strerror}") from exc
+    metrics.prepare_multiprocess(settings.data_dir / "metrics")
     with reserved:
         port = reserved.getsockname()[1]
         settings = settings.model_copy(update={"listen": HostPort(settings.listen.host, port)})

@@ -126,13 +126,15 @@ async def serve(tmp_path: Path, *args: str) -> AsyncIterator[ServeProcess]:
         *args,
         stderr=asyncio.subprocess.PIPE,
         env=env,
+        start_new_session=True,  # its workers and scanners share its process group
     )
     child = ServeProcess(process)
     try:
         yield child
     finally:
         if process.returncode is None:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
 
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from pathlib import Path
 
+from dlp_proxy import metrics
 from dlp_proxy.policy.errors import PolicyError
 from dlp_proxy.policy.load import LoadedPolicy, load_policy, policy_files
 
@@ -49,6 +50,7 @@ class PolicyStore:
             try:
                 loaded = await asyncio.to_thread(load_policy, self.directory)
             except PolicyError as exc:
+                metrics.POLICY_RELOADS.labels("refused").inc()
                 log.error(
                     "policy refused, keeping the previous one",
                     extra={
@@ -58,6 +60,7 @@ class PolicyStore:
                     },
                 )
                 return False
+            metrics.POLICY_RELOADS.labels("loaded").inc()
             if loaded.policy.version != self.current.policy.version:
                 self.current = loaded
                 log.info(

@@ -12,7 +12,7 @@ from playwright.async_api import Browser, async_playwright
 
 from tests.conftest import ProxyFactory, Sink, via_proxy
 from tests.test_actions_relay import PARTNER, SENDER, notices, parsed, relayed
-from tests.test_hold_flow import MANAGER, hold_one, notices_of, policy, wait_for
+from tests.test_hold_flow import MANAGER, hold_one, notices_of, policy, state_of, wait_for
 from tests.test_web_browser import ARGS, ARTIFACTS, CHROMIUM, PHONE
 
 PASSWORD = "correct horse battery staple 7"
@@ -69,6 +69,6 @@ async def test_held_over_smtp_approved_on_a_phone_delivered_encrypted(
     assert password["To"].addresses[0].addr_spec == SENDER
     (released,) = await notices_of(sink, "released", 1)
     assert "暗号化して送ってください" in released.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    held = await proxy.quarantine.get(queue_id)
-    assert held is not None and held.state == "released" and held.decided_by == MANAGER
+    held = await state_of(proxy, queue_id, "released")
+    assert held.decided_by == MANAGER
     assert request is not None and not notices(sink, "rejected")

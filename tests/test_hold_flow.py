@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from dlp_proxy.quarantine.models import MessageRow
+from dlp_proxy.quarantine.records import HeldMessage
 from dlp_proxy.service import Proxy
 from tests.conftest import ProxyFactory, Received, Sink, via_proxy
 from tests.test_actions_relay import (
@@ -67,6 +68,15 @@ async def notices_of(sink: Sink, kind: str, count: int, *, within: float = 15) -
     return notices(sink, kind)
 
 
+async def state_of(proxy: Proxy, queue_id: str, state: str, *, within: float = 15) -> HeldMessage:
+    """The held message once it reached ``state`` (the relay is seen before it is recorded)."""
+    assert proxy.quarantine is not None
+    async with asyncio.timeout(within):
+        while (held := await proxy.quarantine.get(queue_id)) is None or held.state != state:
+            await asyncio.sleep(0.05)
+    return held
+
+
 async def wait_for(sink: Sink, count: int, *, within: float = 15) -> list[Received]:
     async with asyncio.timeout(within):
         while len(relayed(sink)) < count:
@@ -96,8 +106,7 @@ async def test_held_mail_is_announced_then_released_encrypted_after_approval(
     names = {p.get_filename() for p in parsed(copy).iter_attachments()}
     assert names == {"顧客リスト①.xlsx.zip", "brochure.pdf"}
     assert password_in(password_notice)
-    released = await proxy.quarantine.get(queue_id)
-    assert released is not None and released.state == "released"
+    await state_of(proxy, queue_id, "released")
     assert await notices_of(sink, "released", 1)
     await asyncio.sleep(0.5)
     assert len(relayed(sink)) == 1  # once
@@ -145,8 +154,8 @@ async def test_next_hop_down_at_release_delivers_later_still_once(
     assert copy.rcpt_tos == [PARTNER]
     await asyncio.sleep(0.5)
     assert len(relayed(sink)) == 1
-    done = await proxy.quarantine.get(queue_id)
-    assert done is not None and done.state == "released" and done.attempts >= 1
+    done = await state_of(proxy, queue_id, "released")
+    assert done.attempts >= 1
 
 
 async def _due_now(proxy: Proxy, queue_id: str) -> None:

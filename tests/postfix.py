@@ -103,6 +103,7 @@ class Postfix:
         *,
         domain: str,
         reinjection_overrides: Sequence[str] = (),
+        launcher: Sequence[str] = (),
     ) -> None:
         # Not under pytest's tmp_path: that is mode 0700 and the postfix user must reach it.
         self.root = Path(tempfile.mkdtemp(prefix="dlp-postfix-"))
@@ -114,6 +115,8 @@ class Postfix:
         self.data_dir = self.root / "data"
         self.maillog = self.root / "maillog"
         self._reinjection_overrides = tuple(reinjection_overrides)
+        # A command line every Postfix command runs under (e.g. another /etc/hosts).
+        self._launcher = tuple(launcher)
         self._master_pid: int | None = None
 
     # -- configuration -------------------------------------------------------------------
@@ -241,6 +244,7 @@ delay_warning_time = 0
     async def command(self, program: str, *args: str, within: float = 30) -> str:
         """Run a Postfix command on this instance; a failure raises with its output and log."""
         process = await asyncio.create_subprocess_exec(
+            *self._launcher,
             program,
             "-c",
             str(self.config_dir),

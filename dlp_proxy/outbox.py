@@ -52,7 +52,8 @@ class OutboxTransaction:
         self._sender = sender
         self._recipients: list[str] = []
 
-    async def rcpt(self, address: str) -> None:
+    async def rcpt(self, address: str, options: Sequence[str] = ()) -> None:
+        del options
         self._recipients.append(address)
 
     async def data(self, raw: bytes) -> str:

@@ -59,6 +59,16 @@ def _classify(exc: BaseException, hop: HostPort) -> errors.DlpProxyError:
     return errors.NextHopUnavailable(f"{hop}: {type(exc).__name__}: {exc}")
 
 
+# Delivery status notification parameters (RFC 3461), passed on to a next hop that has DSN.
+DSN_MAIL = frozenset({"RET", "ENVID"})
+DSN_RCPT = frozenset({"NOTIFY", "ORCPT"})
+
+
+async def _rcpt(conn: _Connection, address: str, options: Sequence[str]) -> None:
+    dsn = [o.encode() for o in options] if conn.smtp.supports_extension("dsn") else []
+    _check(await conn.smtp.execute_command(b"RCPT", b"TO:" + _wire(address), *dsn), 250, 251)
+
+
 def _check(response: aiosmtplib.SMTPResponse, *accepted: int) -> aiosmtplib.SMTPResponse:
     if response.code not in accepted:
         raise aiosmtplib.SMTPResponseException(response.code, response.message)
@@ -68,7 +78,7 @@ def _check(response: aiosmtplib.SMTPResponse, *accepted: int) -> aiosmtplib.SMTP
 class Transaction(Protocol):
     """An open mail transaction at the next hop: MAIL is done, recipients and data follow."""
 
-    async def rcpt(self, address: str) -> None: ...
+    async def rcpt(self, address: str, options: Sequence[str] = ()) -> None: ...
 
     async def data(self, raw: bytes) -> str: ...
 
@@ -105,6 +115,7 @@ class NextHop:
         self._max_idle = max_idle
         self._idle: list[_Connection] = []
         self._background: set[asyncio.Task[None]] = set()
+        self._pruner: asyncio.Task[None] | None = None
 
     async def _connect(self) -> _Connection:
         smtp = aiosmtplib.SMTP(
@@ -136,8 +147,20 @@ class NextHop:
         if conn.smtp.is_connected and len(self._idle) < self._max_idle:
             conn.idle_since = time.monotonic()
             self._idle.append(conn)
+            if self._pruner is None:
+                self._pruner = asyncio.get_running_loop().create_task(self._prune())
         else:
             self.spawn(self._quit(conn))
+
+    async def _prune(self) -> None:
+        """Say QUIT on connections idle too long, rather than hold a next-hop process open
+        until its own timeout (Postfix: 300 s)."""
+        while True:
+            await asyncio.sleep(IDLE_TIMEOUT / 3)
+            stale = [conn for conn in self._idle if not conn.usable]
+            self._idle = [conn for conn in self._idle if conn.usable]
+            for conn in stale:
+                self.spawn(self._quit(conn))
 
     def discard(self, conn: _Connection) -> None:
         conn.smtp.close()
@@ -199,7 +222,9 @@ class NextHop:
                 if not smtp.supports_extension("smtputf8"):
                     raise errors.NextHopLacksSmtpUtf8()
                 wanted.append(option)
-            elif name == "BODY" and smtp.supports_extension("8bitmime"):
+            elif (name == "BODY" and smtp.supports_extension("8bitmime")) or (
+                name in DSN_MAIL and smtp.supports_extension("dsn")
+            ):
                 wanted.append(option)
         _check(
             await smtp.execute_command(
@@ -228,6 +253,8 @@ class NextHop:
         return NextHopTransaction(self, conn, sender, tuple(options), client)
 
     async def close(self) -> None:
+        if self._pruner is not None:
+            self._pruner.cancel()
         idle, self._idle = self._idle, []
         await asyncio.gather(*(self._quit(conn) for conn in idle), return_exceptions=True)
         if self._background:
@@ -250,30 +277,30 @@ class NextHopTransaction:
         self._sender = sender
         self._options = options
         self._client = client
-        self._accepted: list[str] = []
+        self._accepted: list[tuple[str, tuple[str, ...]]] = []
 
     def _connection(self) -> _Connection:
         if self._conn is None:
             raise errors.NextHopUnavailable(f"{self._hop.address}: transaction already ended")
         return self._conn
 
-    async def rcpt(self, address: str) -> None:
+    async def rcpt(self, address: str, options: Sequence[str] = ()) -> None:
         conn = self._connection()
         try:
-            _check(await conn.smtp.execute_command(b"RCPT", b"TO:" + _wire(address)), 250, 251)
+            await _rcpt(conn, address, options)
         except (aiosmtplib.SMTPException, OSError) as exc:
             if not conn.smtp.is_connected:
                 self._conn = None
             raise _failure(exc, self._hop.address) from exc
-        self._accepted.append(address)
+        self._accepted.append((address, tuple(options)))
 
     async def _reopen(self) -> _Connection:
         """The next hop dropped us while we inspected: replay MAIL and RCPT on a new connection."""
         conn = await self._hop._open(self._sender, self._options, self._client)
         self._conn = conn
-        for address in self._accepted:
+        for address, options in self._accepted:
             try:
-                _check(await conn.smtp.execute_command(b"RCPT", b"TO:" + _wire(address)), 250, 251)
+                await _rcpt(conn, address, options)
             except (aiosmtplib.SMTPException, OSError) as exc:
                 # A recipient accepted earlier is refused now: the client already holds our
                 # 250 for it, so the whole message must be retried (4xx), never half-sent.

@@ -21,7 +21,7 @@ from dlp_proxy.envelope import Client
 from dlp_proxy.envelope import Envelope as MessageEnvelope
 from dlp_proxy.pipeline import Outcome, Pipeline
 from dlp_proxy.policy.store import PolicyStore
-from dlp_proxy.relay import Delivery, Transaction
+from dlp_proxy.relay import DSN_MAIL, DSN_RCPT, Delivery, Transaction
 
 log = logging.getLogger("dlp_proxy.smtp")
 
@@ -31,6 +31,42 @@ XFORWARD_ATTRS = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
 def new_message_id() -> str:
     """Short, unique, roughly time-ordered: 11 hex digits of milliseconds, 5 random."""
     return f"{time.time_ns() // 1_000_000:011X}{secrets.token_hex(3)[:5].upper()}"
+
+
+_NOTIFY = re.compile(r"(?i)NEVER|(SUCCESS|FAILURE|DELAY)(,(SUCCESS|FAILURE|DELAY))*")
+_XTEXT = re.compile(r"([!-*,-<>-~]|\+[0-9A-F]{2})+")
+
+
+def _take_dsn(arg: str | None, names: frozenset[str]) -> tuple[str | None, tuple[str, ...] | None]:
+    """Split this command's DSN parameters off its argument; None when one is malformed."""
+    if not arg or ">" not in arg:
+        return arg, ()
+    address, _, rest = arg.partition(">")
+    kept: list[str] = []
+    taken: list[str] = []
+    for param in rest.split():
+        name, _, value = param.partition("=")
+        if name.upper() not in names:
+            kept.append(param)
+            continue
+        canonical = _dsn_param(name.upper(), value)
+        if canonical is None:
+            return arg, None
+        taken.append(canonical)
+    return " ".join([address + ">", *kept]), tuple(taken)
+
+
+def _dsn_param(name: str, value: str) -> str | None:
+    match name:
+        case "RET" if value.upper() in ("FULL", "HDRS"):
+            return f"RET={value.upper()}"
+        case "NOTIFY" if _NOTIFY.fullmatch(value):
+            return f"NOTIFY={value.upper()}"
+        case "ENVID" if _XTEXT.fullmatch(value) and len(value) <= 100:
+            return f"ENVID={value}"
+        case "ORCPT" if ";" in value and _XTEXT.fullmatch(value.partition(";")[2]):
+            return f"ORCPT={value}"
+    return None
 
 
 def _xtext_decode(value: str) -> str:
@@ -74,6 +110,7 @@ class ProxySMTP(SMTP):
 
     def __init__(self, handler: Handler, *, allow: tuple[IPNetwork, ...], **kwargs: Any) -> None:
         self.line_length_limit = handler.settings.max_line_length
+        self.dsn: tuple[str, ...] | None = ()
         super().__init__(handler, **kwargs)
         self._allow = allow
         self._proxy_handler = handler
@@ -144,6 +181,22 @@ class ProxySMTP(SMTP):
             transport.write(replies.SHUTTING_DOWN.encode() + b"\r\n")
             transport.close()
 
+    # aiosmtpd knows no DSN parameters (RFC 3461) and refuses them: take them out of the
+    # command before it parses it, keep them for the hooks, which pass them to the next hop.
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        arg, self.dsn = _take_dsn(arg, DSN_MAIL)
+        if self.dsn is None:
+            await self.push(replies.DSN_SYNTAX)
+            return
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        arg, self.dsn = _take_dsn(arg, DSN_RCPT)
+        if self.dsn is None:
+            await self.push(replies.DSN_SYNTAX)
+            return
+        await super().smtp_RCPT(arg)
+
     @syntax("XFORWARD attribute=value ...")
     async def smtp_XFORWARD(self, arg: str | None) -> None:
         if await self.check_helo_needed("EHLO"):
@@ -199,7 +252,7 @@ class Handler:
         session.host_name = hostname
         session.xforward.clear()
         offered = [line for line in responses[:-1] if not line.startswith("250-AUTH")]
-        return [*offered, "250-XFORWARD " + " ".join(XFORWARD_ATTRS), responses[-1]]
+        return [*offered, "250-DSN", "250-XFORWARD " + " ".join(XFORWARD_ATTRS), responses[-1]]
 
     async def handle_MAIL(
         self,
@@ -211,9 +264,10 @@ class Handler:
     ) -> str:
         sender = "" if address == "<>" else address
         envelope.message_id = new_message_id()
-        envelope.transaction = await self.delivery.begin(sender, mail_options, session.client())
+        options = [*mail_options, *(server.dsn or ())]
+        envelope.transaction = await self.delivery.begin(sender, options, session.client())
         envelope.mail_from = address  # "<>" for the null sender: aiosmtpd needs it truthy
-        envelope.mail_options.extend(mail_options)
+        envelope.mail_options.extend(options)
         return replies.MAIL_OK
 
     async def handle_RCPT(
@@ -227,12 +281,13 @@ class Handler:
         if len(envelope.rcpt_tos) >= self.settings.max_recipients:
             return replies.TOO_MANY_RECIPIENTS
         assert envelope.transaction is not None
+        dsn = server.dsn or ()
         try:
-            await envelope.transaction.rcpt(address)
+            await envelope.transaction.rcpt(address, dsn)
         except errors.DlpProxyError as exc:
             return replies.for_error(exc)
         envelope.rcpt_tos.append(address)
-        envelope.rcpt_options.extend(rcpt_options)
+        envelope.rcpt_options.extend([*rcpt_options, *dsn])
         return replies.RCPT_OK
 
     async def handle_RSET(

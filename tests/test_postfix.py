@@ -427,10 +427,6 @@ async def test_recipient_refused_after_the_proxy_bounces_alone(mail_chain: Chain
     assert logged["recipients"] == 1 and logged["reply"] == "250"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dlp-proxy does not offer DSN (RFC 3461): NOTIFY, ORCPT, RET and ENVID stop there",
-)
 async def test_delivery_status_requests_pass_the_proxy(chain: Chain) -> None:
     queue_id = await chain.send(
         message(),

@@ -11,6 +11,7 @@ from pathlib import Path
 import aiosmtplib
 import pytest
 
+from dlp_proxy import relay
 from tests import jobs
 from tests.conftest import ProxyFactory, Sink, free_port, via_proxy
 
@@ -473,3 +474,40 @@ async def test_idle_next_hop_connection_dropped_between_messages(
     assert errors == {}
     assert len(sink.messages) == 2
     assert sink.handler.connections == 2
+
+
+async def test_dsn_parameters_are_accepted_and_checked(
+    start_proxy: ProxyFactory, sink: Sink
+) -> None:
+    proxy = await start_proxy(next_hop=via_proxy(sink))
+    client = await connect(proxy.address)
+    assert "dsn" in client.esmtp_extensions
+    mail = await client.execute_command(
+        b"MAIL", b"FROM:<s@example.jp>", b"RET=HDRS", b"ENVID=QQ314159", b"BODY=8BITMIME"
+    )
+    assert mail.code == 250
+    rcpt = await client.execute_command(
+        b"RCPT", b"TO:<r@example.com>", b"NOTIFY=SUCCESS,FAILURE", b"ORCPT=rfc822;r@example.com"
+    )
+    assert rcpt.code == 250
+    bad = await client.execute_command(b"RCPT", b"TO:<t@example.com>", b"NOTIFY=SOMETIMES")
+    assert bad.code == 501 and bad.message.startswith("5.5.4")
+    wrong_command = await client.execute_command(b"RCPT", b"TO:<t@example.com>", b"RET=FULL")
+    assert wrong_command.code == 555  # RET belongs to MAIL
+    await client.data(message())
+    client.close()
+    # The sink offers no DSN: the parameters stop here (Postfix's next hop would get them).
+    assert sink.messages[0].rcpt_tos == ["r@example.com"]
+    assert "RET=HDRS" not in sink.messages[0].mail_options
+
+
+async def test_idle_next_hop_connections_are_closed_after_a_while(
+    start_proxy: ProxyFactory, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay, "IDLE_TIMEOUT", 0.3)
+    proxy = await start_proxy(next_hop=via_proxy(sink))
+    await send(proxy.address, message())
+    assert any(p.transport is not None for p in sink.protocols)
+    async with asyncio.timeout(5):
+        while any(p.transport is not None for p in sink.protocols):
+            await asyncio.sleep(0.05)  # the proxy said QUIT: the sink's side is closed

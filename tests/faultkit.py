@@ -35,6 +35,7 @@ from tests.builders import csv_bytes, customers, xlsx_bytes
 ROOT = Path(__file__).resolve().parents[1]
 INTERNAL = "corp.example"
 SENDER = f"sales@{INTERNAL}"
+APPROVER = f"manager@{INTERNAL}"  # gets the approval requests (notices, not counted as mail)
 KINDS = ("clean", "held", "blocked")
 TOKEN = b"@@TESTID@@"
 TEST_ID = re.compile(rb"(?mi)^X-Test-Id:[ \t]*(\S+)")
@@ -217,11 +218,14 @@ def free_port() -> int:
 
 
 def policy_dir(workdir: Path) -> Path:
-    """The shipped default policy plus our internal domain."""
+    """The shipped default policy plus our internal domain and an approver for held mail."""
     path = workdir / "policies"
     path.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "policies" / "default.yaml", path / "default.yaml")
-    (path / "local.yaml").write_text(f"internal_domains: [{INTERNAL}]\n")
+    (path / "local.yaml").write_text(
+        f"internal_domains: [{INTERNAL}]\n"
+        f"hold: {{expire_after_hours: 72, on_expiry: reject, fallback_approvers: [{APPROVER}]}}\n"
+    )
     return path
 
 

@@ -89,12 +89,16 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     b = result["books"]
     assert isinstance(b, dict)
-    print(f"\n{result['messages']} messages, mix {result['mix']}, {result['workers']} workers, "
-          f"{result['sessions']} sessions: {result['seconds']} s, {result['per_second']} msg/s")
+    print(
+        f"\n{result['messages']} messages, mix {result['mix']}, {result['workers']} workers, "
+        f"{result['sessions']} sessions: {result['seconds']} s, {result['per_second']} msg/s"
+    )
     print("\n| " + " | ".join(Books.COLUMNS) + " |\n|" + "---|" * len(Books.COLUMNS))
     print("| " + " | ".join(str(b[c]) for c in Books.COLUMNS) + " |")
-    print(f"\nquarantine rows: {result['quarantine']}; notices at the next hop: "
-          f"{result['notices_at_next_hop']}; accounted: {result['accounted']}")
+    print(
+        f"\nquarantine rows: {result['quarantine']}; notices at the next hop: "
+        f"{result['notices_at_next_hop']}; accounted: {result['accounted']}"
+    )
     rounds = result["rounds"]
     assert isinstance(rounds, list)
     print("\n| sent | seconds | msg/s | RSS MB |\n|---|---|---|---|")

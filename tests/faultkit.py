@@ -69,7 +69,9 @@ def _template(kind: str) -> tuple[str, bytes]:
     msg.set_content("お世話になっております。資料をお送りします。\n")
     if kind == "clean":
         rcpt = "partner@example.com"
-        msg.add_attachment(b"meeting at 10:00\n", maintype="text", subtype="plain", filename="a.txt")
+        msg.add_attachment(
+            b"meeting at 10:00\n", maintype="text", subtype="plain", filename="a.txt"
+        )
     elif kind == "held":  # external + a few personal rows: hold, encrypt on release
         rcpt = "customer@example.com"
         data = xlsx_bytes(customers(3))
@@ -88,7 +90,9 @@ def _template(kind: str) -> tuple[str, bytes]:
     return rcpt, msg.as_bytes().replace(b"\n", b"\r\n")
 
 
-def letters(count: int, mix: Sequence[float] = (0.8, 0.15, 0.05), *, start: int = 0) -> list[Letter]:
+def letters(
+    count: int, mix: Sequence[float] = (0.8, 0.15, 0.05), *, start: int = 0
+) -> list[Letter]:
     """``count`` letters, kinds spread evenly in the proportions of ``mix`` (clean, held,
     blocked); half of the clean ones go to an internal address."""
     made: list[Letter] = []
@@ -129,7 +133,8 @@ class NextHop:
         self.notices = 0
         self.in_data = 0
         self.in_flight: set[str] = set()  # test ids being committed now (slow mode)
-        self.data_started = 0
+        self.data_started = 0  # DATA commands begun: test messages and notices
+        self.mail_started = 0  # DATA commands begun for test messages
         self.port = 0
         self._turn = 0
         self._server: asyncio.Server | None = None
@@ -192,6 +197,7 @@ class NextHop:
 
     async def _commit(self, raw: bytes) -> str:
         test_id = test_id_of(raw)
+        self.mail_started += test_id is not None
         if self.delay:
             self.in_data += 1
             if test_id:
@@ -304,13 +310,16 @@ class Proxy:
     def settings_flags(self) -> dict[str, Any]:
         return {"data_dir": self.data_dir, "quarantine_url": self.quarantine_url}
 
-    async def start(self, within: float = 60) -> None:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DLP_PROXY_")}
         env.update(self.environ, PYTHONPATH=str(ROOT))
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
+            return subprocess.Popen(
                 self.args, stderr=log, stdout=log, env=env, start_new_session=True
             )
+
+    async def start(self, within: float = 60) -> None:
+        self.process = self._spawn()
         self.starts += 1
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
@@ -531,12 +540,16 @@ class Books:
     lost_ids: list[str] = field(default_factory=list)
 
     COLUMNS = (
-        "sent accepted rejected deferred delivered duplicates held held_duplicates "
-        "released lost wrong attempts retried"
-    ).split()
+        *("sent", "accepted", "rejected", "deferred", "delivered", "duplicates", "held"),
+        *("held_duplicates", "released", "lost", "wrong", "attempts", "retried"),
+    )
 
     def row(self) -> str:
-        return "| " + " | ".join([self.scenario, *(str(getattr(self, c)) for c in self.COLUMNS)]) + " |"
+        return (
+            "| "
+            + " | ".join([self.scenario, *(str(getattr(self, c)) for c in self.COLUMNS)])
+            + " |"
+        )
 
     @classmethod
     def header(cls) -> str:
@@ -591,7 +604,7 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def rig(workdir: Path, **proxy_options: Any) -> AsyncIterator[Rig]:
-    workdir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
     sink = NextHop()
     await sink.start()
     proxy = Proxy(workdir, next_hop=sink.port, **proxy_options)

@@ -7,8 +7,9 @@ import contextlib
 import os
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -17,7 +18,7 @@ from tests.faultkit import approve_all as approve_all_held
 from tests.faultkit import end_leases as end_release_leases
 from tests.qstore import POSTGRES_URL
 
-Scenario = Callable[[Path, int], Awaitable[Books]]
+Scenario = Callable[[Path, int], Coroutine[Any, Any, Books]]
 
 
 def tried(batch: list[Letter], times: int = 1) -> Callable[[], bool]:

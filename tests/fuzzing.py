@@ -9,8 +9,10 @@ import functools
 import gzip
 import io
 import os
+import quopri
 import re
 import tarfile
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,9 +130,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
     workbooks = {
         "s.xlsx": xlsx,
         "s.xlsb": hostile.xlsb([("S", 0, [(0, [(0, "氏名"), (1, "電話")]), (1, [(0, "山田")])])]),
-        "s.ods": hostile.ods(
-            "<table:table-row>" + hostile.ODS_CELL * 3 + "</table:table-row>"
-        ),
+        "s.ods": hostile.ods("<table:table-row>" + hostile.ODS_CELL * 3 + "</table:table-row>"),
     }
     delimited = {
         "s.csv": csv,
@@ -201,8 +201,6 @@ def seeds() -> dict[str, dict[str, bytes]]:
 
 
 def _qp(data: bytes) -> bytes:
-    import quopri
-
     return quopri.encodestring(data).replace(b"\n", b"\r\n")
 
 
@@ -233,10 +231,10 @@ TOKENS = [
     b'uniqueCount="99999999999"',
     b'table:number-rows-repeated="1048576"',
     b'table:number-columns-repeated="16384"',
-    b"<!DOCTYPE x [<!ENTITY a \"aaaaaaaaaa\">]>",
+    b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">]>',
     b"&a;",
-    b"<c r=\"B2\" t=\"s\"><v>99999</v></c>",
-    b"Content-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\n",
+    b'<c r="B2" t="s"><v>99999</v></c>',
+    b'Content-Type: multipart/mixed; boundary="x"\r\n\r\n--x\r\n',
     b"Content-Transfer-Encoding: base64\r\n",
     b"Content-Type: message/rfc822\r\n\r\n",
     b'; charset="x-unknown-charset"',
@@ -376,7 +374,9 @@ class InMember:
         for step in self.steps:
             content = step(content)
         members[chosen] = (self.rename or name, content)
-        return zip_of(members)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a renamed member may duplicate a name: wanted
+            return zip_of(members)
 
 
 @dataclass(frozen=True)
@@ -423,8 +423,15 @@ class Nest:
         for level in range(self.depth):
             boundary = f"n{level}".encode()
             inner = (
-                b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n--'
-                + boundary + b"\r\n" + inner + b"\r\n--" + boundary + b"--\r\n"
+                b'Content-Type: multipart/mixed; boundary="'
+                + boundary
+                + b'"\r\n\r\n--'
+                + boundary
+                + b"\r\n"
+                + inner
+                + b"\r\n--"
+                + boundary
+                + b"--\r\n"
             )
         return head + inner
 
@@ -432,7 +439,7 @@ class Nest:
 HEADER_VALUES = [
     b"multipart/mixed",
     b'multipart/mixed; boundary=""',
-    b"multipart/mixed; boundary=\"b1\"; boundary=\"b2\"",
+    b'multipart/mixed; boundary="b1"; boundary="b2"',
     b'multipart/alternative; boundary="' + b"z" * 200 + b'"',
     b"message/rfc822",
     b"text/csv; charset=x-bogus",
@@ -442,7 +449,7 @@ HEADER_VALUES = [
     b"base64",
     b"quoted-printable",
     b"x-uuencode",
-    b"attachment; filename=\"../../etc/passwd\"",
+    b'attachment; filename="../../etc/passwd"',
     b"attachment; filename*=bogus''%ZZ",
     b"=?utf-8?B?!!!?=",
     b"=?iso-2022-jp?B?GyRCJCIbKEI?=",

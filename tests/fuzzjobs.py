@@ -51,7 +51,10 @@ class Outcome:
         ]
 
 
-def _summary(attachments: tuple[Attachment, ...]) -> tuple[tuple[str, str, str | None, str | None], ...]:
+Finding = tuple[str, str, str | None, str | None]
+
+
+def _summary(attachments: tuple[Attachment, ...]) -> tuple[Finding, ...]:
     return tuple((a.path, a.type, a.unscannable, a.detail) for a in attachments)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import given
 
-from tests import fuzzjobs, fuzzing
+from tests import fuzzing, fuzzjobs
 from tests.fuzzing import FUZZ, Case, Harness
 
 

@@ -182,6 +182,17 @@ def _bogus_charsets() -> bytes:
     )
 
 
+@entry("nul-in-charset.eml", "a NUL byte inside the charset name (found by fuzzing)", "ok")
+def _nul_charset() -> bytes:
+    return multipart(
+        [
+            b'Content-Type: text/csv; charset=\x00"shift_jis"\r\n'
+            b'Content-Disposition: attachment; filename="l.csv"\r\n\r\n'
+            + CSV.decode().encode("cp932")
+        ]
+    )
+
+
 @entry(
     "long-header-line.eml",
     "a 60,000-byte Subject line: under our line limit, passed; the sink's 1,001 refuses it",

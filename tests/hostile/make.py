@@ -16,6 +16,7 @@ import io
 import quopri
 import random
 import re
+import struct
 import subprocess
 import sys
 import tarfile
@@ -467,6 +468,19 @@ entry("unbalanced-quotes.csv", "a quote opened on line 2 and never closed", "ok"
 )
 entry("nul-only.csv", "64 KiB of NUL bytes", "ok")(lambda: bytes(64 << 10))
 entry("one-long-line.csv", "100,000 commas on one line", "ok")(lambda: b"," * 100_000)
+
+
+@entry(
+    "mimetype-shrunk.ods",
+    "ods whose mimetype member declares method 1 (Shrink) (found by fuzzing)",
+    "unsupported",
+)
+def _mimetype_shrunk() -> bytes:
+    data = hostile.ods("<table:table-row>" + hostile.ODS_CELL + "</table:table-row>")
+    out = bytearray(data)
+    struct.pack_into("<H", out, 8, 1)  # the first local header: mimetype
+    struct.pack_into("<H", out, data.index(zipcraft.CENTRAL) + 10, 1)
+    return bytes(out)
 
 
 _SMALL_XLSX = hostile.small_xlsx

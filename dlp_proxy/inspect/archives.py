@@ -119,6 +119,8 @@ def zip_members(
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
+    except NotImplementedError as exc:
+        raise Unscannable("unsupported", f"zip format: {exc}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         raise Unscannable("corrupt", f"zip structure unreadable ({exc})") from None
     with archive:
@@ -152,6 +154,8 @@ def check_package(data: bytes, limits: Limits) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
+    except NotImplementedError as exc:
+        raise Unscannable("unsupported", f"zip format: {exc}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         raise Unscannable("corrupt", f"zip structure unreadable ({exc})") from None
     _refuse_overlap(infos, len(data))

@@ -204,6 +204,9 @@ def _zip_type(data: bytes) -> FileType:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
             return _zip_family(archive, names)
+    except NotImplementedError as exc:  # "zip file version 9.9": a newer format than we read
+        kind = _guess_from_local_headers(data)
+        return FileType(kind, "zip", Unscannable("unsupported", f"zip format: {exc}"))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         kind = _guess_from_local_headers(data)
         return FileType(kind, "zip", Unscannable("corrupt", f"zip structure unreadable ({exc})"))

@@ -483,6 +483,17 @@ def _mimetype_shrunk() -> bytes:
     return bytes(out)
 
 
+@entry(
+    "zip-version-99.zip",
+    "central directory says version 9.9 is needed to extract (found by fuzzing)",
+    "unsupported",
+)
+def _zip_version() -> bytes:
+    data = bytearray(zip_of([("list.csv", CSV)]))
+    struct.pack_into("<H", data, data.index(zipcraft.CENTRAL) + 6, 99)
+    return bytes(data)
+
+
 _SMALL_XLSX = hostile.small_xlsx
 _W3CDTF = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 

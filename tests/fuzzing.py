@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 settings.register_profile(
     "ci",
-    max_examples=int(os.environ.get("DLP_FUZZ_EXAMPLES", "60")),
+    max_examples=int(os.environ.get("DLP_FUZZ_EXAMPLES", "100")),
     derandomize=True,
     deadline=None,  # the scanner's own deadline judges hangs, not wall-clock per example
     database=None,

@@ -3,6 +3,7 @@ answer with a small summary, or with the traceback of anything that escaped."""
 
 from __future__ import annotations
 
+import io
 import traceback
 from dataclasses import dataclass
 
@@ -85,3 +86,12 @@ def table(raw: bytes, envelope: Envelope, policy: Policy, *, delimited: bool) ->
     except Exception:
         return Outcome(raised=traceback.format_exc())
     return Outcome((("t", "table", None, f"{findings.personal_rows} personal rows"),))
+
+
+def calamine_unguarded(raw: bytes, envelope: Envelope, policy: Policy) -> Outcome:
+    """calamine without our guards: proves the harness reports an abort as a failure."""
+    import python_calamine  # noqa: PLC0415 - only this job needs it
+
+    book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(raw))
+    book.get_sheet_by_index(0).to_python()
+    return Outcome()

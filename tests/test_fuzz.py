@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 
 from tests import fuzzing, fuzzjobs
+from tests.corpus import hostile
 from tests.fuzzing import FUZZ, Case, Harness
 
 
@@ -64,3 +65,13 @@ def test_workbooks(harness: Harness, case: Case) -> None:
 def test_delimited_text(harness: Harness, case: Case) -> None:
     outcome = harness.run(case.data, fuzzing.table_job(delimited=True), "delimited")
     check(harness, outcome, case)
+
+
+def test_an_abort_in_the_scanner_is_a_failure_not_a_lost_run(harness: Harness) -> None:
+    """The property can fail: calamine aborting on a far cell is reported, and the next input
+    is still answered by a fresh scanner process."""
+    outcome = harness.run(hostile.far_cell(), fuzzjobs.calamine_unguarded, "sanity")
+    assert outcome.raised is not None and "scanner process died" in outcome.raised
+    assert not harness.run(
+        hostile.small_xlsx(3), fuzzing.table_job(delimited=False), "sanity"
+    ).problems()

@@ -127,7 +127,8 @@ def zip_members(
         infos = [
             info
             for info in archive.infolist()
-            if not info.is_dir() and (only is None or only(info.filename))
+            # not is_dir(): it indexes the name, and a hostile zip may have an empty one
+            if not info.filename.endswith("/") and (only is None or only(info.filename))
         ]
         _refuse_overlap(infos, len(data))
         # Members refused one by one are findings of their own; many small ones that each
@@ -238,7 +239,7 @@ def _unicode_path(extra: bytes, raw: bytes) -> str | None:
 
 
 def _clean(name: str) -> str:
-    return name.replace("\x00", "").replace("\\", "/")
+    return name.replace("\x00", "").replace("\\", "/") or "(no name)"
 
 
 def tar_members(data: bytes, budget: Budget) -> Iterator[Member]:

@@ -494,6 +494,17 @@ def _zip_version() -> bytes:
     return bytes(data)
 
 
+@entry("empty-member-name.zip", "a member whose name is empty (found by fuzzing)", "ok")
+def _empty_member_name() -> bytes:
+    data = bytearray(zip_of([("a", b"hello"), ("list.csv", CSV)]))
+    # The 1-byte name becomes a 1-byte extra field: same layout, empty name.
+    local = data.index(zipcraft.LOCAL)
+    struct.pack_into("<HH", data, local + 26, 0, 1)
+    central = data.index(zipcraft.CENTRAL)
+    struct.pack_into("<HH", data, central + 28, 0, 1)
+    return bytes(data)
+
+
 _SMALL_XLSX = hostile.small_xlsx
 _W3CDTF = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 

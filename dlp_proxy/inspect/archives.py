@@ -119,13 +119,16 @@ def zip_members(
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
+    except NotImplementedError as exc:
+        raise Unscannable("unsupported", f"zip format: {exc}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         raise Unscannable("corrupt", f"zip structure unreadable ({exc})") from None
     with archive:
         infos = [
             info
             for info in archive.infolist()
-            if not info.is_dir() and (only is None or only(info.filename))
+            # not is_dir(): it indexes the name, and a hostile zip may have an empty one
+            if not info.filename.endswith("/") and (only is None or only(info.filename))
         ]
         _refuse_overlap(infos, len(data))
         # Members refused one by one are findings of their own; many small ones that each
@@ -152,6 +155,8 @@ def check_package(data: bytes, limits: Limits) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
+    except NotImplementedError as exc:
+        raise Unscannable("unsupported", f"zip format: {exc}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         raise Unscannable("corrupt", f"zip structure unreadable ({exc})") from None
     _refuse_overlap(infos, len(data))
@@ -234,7 +239,7 @@ def _unicode_path(extra: bytes, raw: bytes) -> str | None:
 
 
 def _clean(name: str) -> str:
-    return name.replace("\x00", "").replace("\\", "/")
+    return name.replace("\x00", "").replace("\\", "/") or "(no name)"
 
 
 def tar_members(data: bytes, budget: Budget) -> Iterator[Member]:

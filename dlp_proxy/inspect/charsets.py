@@ -34,7 +34,7 @@ def _codec(charset: str) -> str | None:
         return "euc_jp"
     try:
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -203,6 +204,9 @@ def _zip_type(data: bytes) -> FileType:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
             return _zip_family(archive, names)
+    except NotImplementedError as exc:  # "zip file version 9.9": a newer format than we read
+        kind = _guess_from_local_headers(data)
+        return FileType(kind, "zip", Unscannable("unsupported", f"zip format: {exc}"))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         kind = _guess_from_local_headers(data)
         return FileType(kind, "zip", Unscannable("corrupt", f"zip structure unreadable ({exc})"))
@@ -233,10 +237,15 @@ def _zip_family(archive: zipfile.ZipFile, names: list[str]) -> FileType:
 
 
 def _read_small(archive: zipfile.ZipFile, wanted: str) -> bytes:
+    """The head of one member, or nothing when it is absent, locked or unreadable (the
+    member's own problem is reported when the archive is opened as a plain zip)."""
     for info in archive.infolist():
         if info.filename.lower() == wanted.lower() and not info.flag_bits & 0x1:
-            with archive.open(info) as member:
-                return member.read(_SMALL_MEMBER)
+            try:
+                with archive.open(info) as member:
+                    return member.read(_SMALL_MEMBER)
+            except (NotImplementedError, zipfile.BadZipFile, zlib.error, OSError, EOFError):
+                return b""
     return b""
 
 

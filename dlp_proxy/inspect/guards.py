@@ -64,7 +64,7 @@ def repack_zip(data: bytes, limits: TableLimits) -> Parts:
     budget = _Budget(limits.max_unpacked)
     entries: list[_Entry] = []
     for member in members:
-        if member.is_dir():
+        if member.filename.endswith("/"):  # is_dir() fails on an empty name
             continue
         name = member.filename
         scanner = _scanner_for(name, names, limits)

@@ -1,0 +1,77 @@
+"""Property-based fuzzing of message inspection, archive unpacking and table reading.
+
+Every input runs in a real scanner process (an abort or hang there fails the example instead
+of killing pytest) and must get a definite answer: findings, possibly unscannable, never an
+escaped exception or a catch-all hiding one, within the deadline and the memory bound.
+Profiles: DLP_FUZZ_PROFILE=ci (default, derandomized) or long; DLP_FUZZ_EXAMPLES=N.
+See docs/hostile-input.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+
+from tests import fuzzing, fuzzjobs
+from tests.corpus import hostile
+from tests.fuzzing import FUZZ, Case, Harness
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[Harness]:
+    running = Harness()
+    yield running
+    for target, counts in sorted(running.answers.items()):
+        print(f"\nfuzz {target}: {sum(counts.values())} examples, {dict(sorted(counts.items()))}")
+    print(f"fuzz scanner peak RSS: {running.peak_rss / 2**20:.0f} MiB")
+    running.close()
+
+
+def check(harness: Harness, outcome: fuzzjobs.Outcome, case: Case) -> None:
+    problems = outcome.problems()
+    assert not problems, f"{case!r} ({len(case.data)} bytes):\n" + "\n".join(problems)
+    assert outcome.reasons <= {None, "encrypted", "corrupt", "limit", "unsupported"}
+    assert all(detail for _, _, reason, detail in outcome.findings if reason)
+    assert harness.peak_rss < fuzzing.PEAK_RSS_BOUND, f"scanner peaked at {harness.peak_rss}"
+
+
+@FUZZ
+@given(case=fuzzing.cases("message"))
+def test_messages(harness: Harness, case: Case) -> None:
+    """The scanner's whole job on a mutated message: inspection, decision, rewriting."""
+    outcome = harness.run(case.data, fuzzjobs.message, "message")
+    check(harness, outcome, case)
+    assert outcome.action in {"pass", "tag", "bcc", "encrypt", "hold", "block"}
+
+
+@FUZZ
+@given(case=fuzzing.cases("archive"))
+def test_archives(harness: Harness, case: Case) -> None:
+    outcome = harness.run(case.data, fuzzing.file_job(case.seed), "archive")
+    check(harness, outcome, case)
+
+
+@FUZZ
+@given(case=fuzzing.cases("workbook"))
+def test_workbooks(harness: Harness, case: Case) -> None:
+    outcome = harness.run(case.data, fuzzing.table_job(delimited=False), "workbook")
+    check(harness, outcome, case)
+
+
+@FUZZ
+@given(case=fuzzing.cases("delimited"))
+def test_delimited_text(harness: Harness, case: Case) -> None:
+    outcome = harness.run(case.data, fuzzing.table_job(delimited=True), "delimited")
+    check(harness, outcome, case)
+
+
+def test_an_abort_in_the_scanner_is_a_failure_not_a_lost_run(harness: Harness) -> None:
+    """The property can fail: calamine aborting on a far cell is reported, and the next input
+    is still answered by a fresh scanner process."""
+    outcome = harness.run(hostile.far_cell(), fuzzjobs.calamine_unguarded, "sanity")
+    assert outcome.raised is not None and "scanner process died" in outcome.raised
+    assert not harness.run(
+        hostile.small_xlsx(3), fuzzing.table_job(delimited=False), "sanity"
+    ).problems()

@@ -79,6 +79,7 @@ class Phase:
     plain_ms: list[float] = field(default_factory=list)
     large_ms: list[float] = field(default_factory=list)
     late_start_ms: float = 0.0  # how far the client's own schedule slipped (should be ~0)
+    client_lag_ms: float = 0.0  # the client's event loop: longest overshoot of a 10 ms sleep
     seconds: float = 0.0
     cpu_s: float = 0.0
     peak_rss_mib: float = 0.0
@@ -105,6 +106,13 @@ async def run_phase(
         await send(port, large if is_large else plain)
         (phase.large_ms if is_large else phase.plain_ms).append(1000 * (loop.time() - due))
 
+    async def lag() -> None:
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.01)
+            phase.client_lag_ms = max(phase.client_lag_ms, 1000 * (loop.time() - before - 0.01))
+
+    monitor = asyncio.create_task(lag())
     started = time.perf_counter()
     epoch = time.time()
     for i in range(count):
@@ -115,6 +123,7 @@ async def run_phase(
         tasks.append(asyncio.create_task(one(due, is_large)))
     async with asyncio.timeout(600):
         await asyncio.gather(*tasks)
+    monitor.cancel()
     phase.seconds = time.perf_counter() - started
     phase.wall = (epoch, epoch + phase.seconds)
 
@@ -157,7 +166,8 @@ def measure(
                     f"{phase.p(0.5):7.1f} p99 {phase.p(0.99):7.1f} max {max(phase.plain_ms):7.1f}"
                     f"  large p50 {phase.p(0.5, True):7.1f} ms  n={len(phase.plain_ms)}"
                     f"+{len(phase.large_ms)}  cpu {phase.cpu_s:.1f}s"
-                    f"  rss {phase.peak_rss_mib:.0f} MiB  load {phase.loadavg_before:.2f}",
+                    f"  rss {phase.peak_rss_mib:.0f} MiB  load {phase.loadavg_before:.2f}"
+                    f"  client lag {phase.client_lag_ms:.0f} ms",
                     flush=True,
                 )
     finally:

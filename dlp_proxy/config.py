@@ -177,7 +177,7 @@ class Settings(BaseModel):
     def scanner_count(self) -> int:
         if self.scan_processes:
             return self.scan_processes
-        # At least two: large messages may take all processes but one (scanner.LARGE_MESSAGE),
+        # At least two: large messages (scanner.LARGE_MESSAGE) may take all processes but one,
         # so small mail never waits behind a big scan.
         return max(2, -(-(os.cpu_count() or 1) // self.worker_count))
 

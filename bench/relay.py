@@ -306,7 +306,9 @@ class Payload:
         return self.length >= 1 << 20
 
     def source_args(self) -> list[str]:
-        return ["-F", str(self.file)] if self.file else ["-l", str(self.length)]
+        if self.file:
+            return ["-F", str(spreadsheet_mail.for_smtp_source(self.file))]
+        return ["-l", str(self.length)]
 
     def data(self) -> bytes:
         if self.file:

@@ -101,6 +101,15 @@ def spreadsheet_mail(size: int, *, as_csv: bool = False) -> Path:
     return path
 
 
+def for_smtp_source(eml: Path) -> Path:
+    """The same message with LF line endings, for ``smtp-source -F``: it appends CRLF to each
+    line it reads and keeps a CR before the LF, so a CRLF file would arrive as CR CR LF."""
+    path = eml.with_suffix(".lf.eml")
+    if not path.exists():
+        path.write_bytes(eml.read_bytes().replace(b"\r\n", b"\n"))
+    return path
+
+
 def plain_mail(size: int) -> bytes:
     """Headers plus ``size`` bytes of 80-byte text lines, ready for DATA (dot-terminated)."""
     head = (

@@ -38,8 +38,8 @@ EXIT_GRACE = 10.0
 RESPAWN_BACKOFF = 1.0
 # Messages of this size and more may occupy every scanner process but one, so that with two
 # or more processes small mail never queues behind big scans (docs/benchmarks.md, mixed load).
-# Not lower: a 1 MB spreadsheet scans in about 0.15 s, and reserving a process for small mail
-# cost a stream of them 14% of its throughput.
+# Not lower: a 1 MB spreadsheet scans in about 0.17 s, and with 1 MiB a stream of them could
+# use only one of two scanner processes (5.7 against 9.2 msg/s, docs/benchmarks.md).
 LARGE_MESSAGE = 4 << 20
 
 _LENGTH = struct.Struct("!Q")

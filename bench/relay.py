@@ -4,7 +4,9 @@ In one run this starts Postfix's smtp-sink on a free port, then, for each repeti
 size and server configuration (interleaved, so machine noise hits all of them), it starts the
 server under test, warms it up, and measures:
 
-- throughput: wall time of ``smtp-source -s SESSIONS -m COUNT -l SIZE`` -> messages/s;
+- throughput: wall time of ``smtp-source -s SESSIONS -m COUNT -l SIZE`` (random text of SIZE
+  bytes) or ``-F FILE`` (``xlsx:SIZE``: a real message with a customer-list xlsx of about SIZE
+  bytes attached in base64, from bench/spreadsheet_mail.py) -> messages/s;
 - latency: a small asyncio client drives SESSIONS concurrent sessions and times every
   transaction from MAIL to the reply after the final dot (same client for every server);
 - peak RSS: the server's whole process tree (pid and all descendants, RSS summed) sampled
@@ -38,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import spreadsheet_mail
 import tools as postfix_tools
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,8 +282,42 @@ def proxy_log_summary(log: Path) -> dict[str, int]:
 # --- load ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Payload:
+    """Random text of ``length`` bytes (smtp-source -l), or a whole message file (-F)."""
+
+    label: str
+    length: int
+    file: Path | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Payload:
+        kind, _, size = text.rpartition(":")
+        length = spreadsheet_mail.parse_size(size)
+        if not kind:
+            return cls(sizes_label(length), length)
+        if kind not in ("xlsx", "csv"):
+            raise SystemExit(f"unknown payload {text!r} (SIZE, xlsx:SIZE or csv:SIZE)")
+        file = spreadsheet_mail.spreadsheet_mail(length, as_csv=kind == "csv")
+        return cls(f"{sizes_label(length)} {kind}", length, file)
+
+    @property
+    def large(self) -> bool:
+        return self.length >= 1 << 20
+
+    def source_args(self) -> list[str]:
+        if self.file:
+            return ["-F", str(spreadsheet_mail.for_smtp_source(self.file))]
+        return ["-l", str(self.length)]
+
+    def data(self) -> bytes:
+        if self.file:
+            return spreadsheet_mail.data_of(self.file.read_bytes())
+        return message_bytes(self.length)
+
+
 def smtp_source(
-    tools: postfix_tools.Tools, port: int, *, count: int, sessions: int, size: int, reuse: bool
+    tools: postfix_tools.Tools, port: int, *, count: int, sessions: int, size: Payload, reuse: bool
 ) -> float:
     """Run smtp-source; returns wall seconds. Any non-2xx reply makes it (and us) fail."""
     argv = [
@@ -289,8 +326,7 @@ def smtp_source(
         str(sessions),
         "-m",
         str(count),
-        "-l",
-        str(size),
+        *size.source_args(),
         "-M",
         HELO,
         "-f",
@@ -370,8 +406,10 @@ async def _latency_session(
             writer.close()
 
 
-async def _latency(port: int, *, count: int, sessions: int, size: int, reuse: bool) -> list[float]:
-    data = message_bytes(size)
+async def _latency(
+    port: int, *, count: int, sessions: int, size: Payload, reuse: bool
+) -> list[float]:
+    data = size.data()
     remaining = [count]
     times: list[float] = []
     async with asyncio.timeout(900):
@@ -393,7 +431,7 @@ def percentile(values: list[float], fraction: float) -> float:
 @dataclass
 class Sample:
     config: str
-    size: int
+    size: str
     repetition: int
     messages: int
     seconds: float
@@ -414,7 +452,7 @@ def measure(
     sink_port: int,
     workdir: Path,
     *,
-    size: int,
+    size: Payload,
     count: int,
     latency_count: int,
     sessions: int,
@@ -443,10 +481,11 @@ def measure(
     finally:
         stop(running.process)
     summary = proxy_log_summary(running.log) if config.workers is not None else {}
-    running.log.rename(running.log.with_name(f"{running.log.stem}-{size}-{repetition}.log"))
+    tag = size.label.replace(" ", "_")
+    running.log.rename(running.log.with_name(f"{running.log.stem}-{tag}-{repetition}.log"))
     return Sample(
         config=config.name,
-        size=size,
+        size=size.label,
         repetition=repetition,
         messages=count,
         seconds=seconds,
@@ -495,7 +534,7 @@ def rotations(configs: list[Config], repetition: int) -> list[Config]:
     return configs[shift:] + configs[:shift]
 
 
-def table(samples: list[Sample], configs: list[Config], sizes: list[int]) -> str:
+def table(samples: list[Sample], configs: list[Config], sizes: list[Payload]) -> str:
     """Medians per size and server; "× base" for msg/s is the median of the ratios to the
     baseline run of the same repetition (paired, so slow drifts in machine load cancel)."""
     lines = [
@@ -506,7 +545,7 @@ def table(samples: list[Sample], configs: list[Config], sizes: list[int]) -> str
     for size in sizes:
         mine = {
             c.name: sorted(
-                (s for s in samples if s.config == c.name and s.size == size),
+                (s for s in samples if s.config == c.name and s.size == size.label),
                 key=lambda s: s.repetition,
             )
             for c in configs
@@ -524,7 +563,7 @@ def table(samples: list[Sample], configs: list[Config], sizes: list[int]) -> str
             ratio = f"{statistics.median(paired):.2f}" if paired else "–"
             p50_ratio = f"{med('p50_ms') / base_p50:.2f}" if base_p50 else "–"
             lines.append(
-                f"| {sizes_label(size)} | {name} | {med('rate'):.0f} | {ratio} | "
+                f"| {size.label} | {name} | {med('rate'):.0f} | {ratio} | "
                 f"{med('cpu_ms_per_message'):.2f} | {med('p50_ms'):.1f} | {med('p99_ms'):.1f} | "
                 f"{p50_ratio} | {med('peak_rss_mib'):.0f} | "
                 + ", ".join(f"{s.rate:.0f}" for s in runs)
@@ -552,7 +591,11 @@ def main() -> None:
         "imported from DIR, e.g. a `git archive` of another commit) [%(default)s]",
     )
     parser.add_argument(
-        "--sizes", default="10240,1048576", help="payload bytes, comma-separated [%(default)s]"
+        "--sizes",
+        default="10240,xlsx:1M",
+        help="comma-separated payloads: SIZE (random text, smtp-source -l), xlsx:SIZE or "
+        "csv:SIZE (a message with a customer list of about SIZE attached, smtp-source -F); "
+        "SIZE in bytes or with K/M [%(default)s]",
     )
     parser.add_argument(
         "--policy-dir",
@@ -570,8 +613,8 @@ def main() -> None:
 
     tools = postfix_tools.ensure()
     configs = parse_configs(args.configs)
-    sizes = [int(s) for s in args.sizes.split(",")]
-    counts = {size: args.small if size < (1 << 20) else args.large for size in sizes}
+    sizes = [Payload.parse(s) for s in args.sizes.split(",")]
+    counts = {size: args.large if size.large else args.small for size in sizes}
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     machine = {
@@ -603,7 +646,7 @@ def main() -> None:
                     )
                     samples.append(sample)
                     print(
-                        f"rep {repetition} {sizes_label(size):>5} {config.name:<22} "
+                        f"rep {repetition} {size.label:>7} {config.name:<22} "
                         f"{sample.rate:7.1f} msg/s  cpu {sample.cpu_ms_per_message:5.2f} ms/msg  "
                         f"p50 {sample.p50_ms:7.1f} ms  p99 {sample.p99_ms:7.1f} ms  "
                         f"rss {sample.peak_rss_mib:6.0f} MiB  load {sample.loadavg_before:.2f}  "

@@ -79,12 +79,16 @@ def resave_with_libreoffice(source: Path, target: Path, fmt: str) -> None:
     if office is None:
         raise SystemExit("LibreOffice (soffice) is needed; scripts/test-deps installs it")
     with tempfile.TemporaryDirectory() as profile, tempfile.TemporaryDirectory() as out:
-        subprocess.run(
-            [office, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to",
-             fmt, "--outdir", out, str(source)],
-            check=True, capture_output=True, timeout=900,
-        )  # fmt: skip
-        shutil.move(Path(out) / f"{source.stem}.{fmt.partition(':')[0]}", target)
+        converted = Path(out) / f"{source.stem}.{fmt.partition(':')[0]}"
+        for _ in range(2):  # a fresh profile's first start sometimes exits without converting
+            subprocess.run(
+                [office, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to",
+                 fmt, "--outdir", out, str(source)],
+                check=True, capture_output=True, timeout=900,
+            )  # fmt: skip
+            if converted.exists():
+                break
+        shutil.move(converted, target)
 
 
 def bare_load(data: bytes) -> int:

@@ -130,7 +130,9 @@ class Settings(BaseModel):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     workers: int = Field(1, ge=0, description="SMTP worker processes; 0 = one per core")
-    scan_processes: int = Field(0, ge=0, description="scanner processes per worker; 0 = auto")
+    scan_processes: int = Field(
+        0, ge=0, description="scanner processes per worker; 0 = auto (cores ÷ workers, at least 2)"
+    )
     scan_timeout: float = Field(60.0, gt=0)
     scan_memory: Size = 2 << 30
     smtp_timeout: float = Field(300.0, gt=0)
@@ -175,7 +177,9 @@ class Settings(BaseModel):
     def scanner_count(self) -> int:
         if self.scan_processes:
             return self.scan_processes
-        return max(1, -(-(os.cpu_count() or 1) // self.worker_count))
+        # At least two: large messages (scanner.LARGE_MESSAGE) may take all processes but one,
+        # so small mail never waits behind a big scan.
+        return max(2, -(-(os.cpu_count() or 1) // self.worker_count))
 
     @property
     def limits(self) -> Limits:

@@ -36,6 +36,11 @@ TASKS_PER_PROCESS = 2000
 # How long a retiring scanner process may take to exit before it is killed.
 EXIT_GRACE = 10.0
 RESPAWN_BACKOFF = 1.0
+# Messages of this size and more may occupy every scanner process but one, so that with two
+# or more processes small mail never queues behind big scans (docs/benchmarks.md, mixed load).
+# Not lower: a 1 MB spreadsheet scans in about 0.17 s, and with 1 MiB a stream of them could
+# use only one of two scanner processes (5.7 against 9.2 msg/s, docs/benchmarks.md).
+LARGE_MESSAGE = 4 << 20
 
 _LENGTH = struct.Struct("!Q")
 
@@ -229,12 +234,22 @@ class Scanner:
 
     A scan that overruns its timeout, or is abandoned, has its process killed and replaced;
     each process also gets a memory limit and is replaced after ``TASKS_PER_PROCESS`` scans.
+    Messages of ``large`` bytes or more are scanned in at most ``processes - 1`` processes at
+    a time (at least one), keeping a process free for the small ones.
     """
 
     def __init__(
-        self, *, processes: int, timeout: float, memory_limit: int, job: Job = evaluate
+        self,
+        *,
+        processes: int,
+        timeout: float,
+        memory_limit: int,
+        job: Job = evaluate,
+        large: int = LARGE_MESSAGE,
     ) -> None:
         self._processes = processes
+        self._large = large
+        self._large_slots = asyncio.Semaphore(max(1, processes - 1))
         self._timeout = timeout
         self._memory_limit = memory_limit
         self._job = job
@@ -291,6 +306,18 @@ class Scanner:
     ) -> object:
         """Run ``job`` (default: the scanner's own) in a scanner process under the deadline;
         ``job`` must be picklable: a module-level function or a partial of one."""
+        if len(raw) >= self._large:
+            async with self._large_slots:
+                return await self._run_in_process(raw, envelope, policy, job)
+        return await self._run_in_process(raw, envelope, policy, job)
+
+    async def _run_in_process(
+        self,
+        raw: bytes,
+        envelope: Envelope,
+        policy: Policy,
+        job: Callable[[bytes, Envelope, Policy], object] | None,
+    ) -> object:
         scanner = await self._idle.get()
         healthy = False
         try:

@@ -38,7 +38,8 @@ def fail_on_marker(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
 
 
 def on_marker(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
-    """Misbehave as an ``X-Test-Do:`` header says (hang, die, raise, allocate, sleep), else scan."""
+    """Misbehave as an ``X-Test-Do:`` header says (hang, die, raise, allocate, sleep,
+    wait-for PATH), else scan."""
     action = raw.partition(b"X-Test-Do: ")[2].partition(b"\r\n")[0]
     if action == b"hang":
         time.sleep(3600)
@@ -51,4 +52,8 @@ def on_marker(raw: bytes, envelope: Envelope, policy: Policy) -> Verdict:
         bytearray(2 * limit)  # more than the address space the scanner process may have
     elif action == b"sleep":
         time.sleep(2)
+    elif action.startswith(b"wait-for "):  # until the file named after it exists
+        gate = action.removeprefix(b"wait-for ").decode()
+        while not os.path.exists(gate):
+            time.sleep(0.01)
     return evaluate(raw, envelope, policy)

@@ -23,6 +23,22 @@ def test_defaults_need_nothing() -> None:
     assert settings.hostname
 
 
+@pytest.mark.parametrize(
+    ("cpus", "workers", "expected"), [(2, 2, 2), (1, 0, 2), (8, 2, 4), (8, 0, 2)]
+)
+def test_every_worker_gets_two_scanner_processes_at_least(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, workers: int, expected: int
+) -> None:
+    """One of them stays free for small mail while the other scans a large message."""
+    monkeypatch.setattr("os.cpu_count", lambda: cpus)
+    settings = load_settings(environ={}, flags={"workers": workers})
+    assert settings.scanner_count == expected
+    assert (
+        load_settings(environ={}, flags={"workers": workers, "scan_processes": 1}).scanner_count
+        == 1
+    )
+
+
 def test_precedence_file_then_environment_then_flags(tmp_path: Path) -> None:
     config = tmp_path / "proxy.toml"
     config.write_text(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import smtplib
 from email.header import Header
 from email.utils import formatdate, make_msgid
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from dlp_proxy import relay
 from tests import jobs
@@ -511,3 +513,30 @@ async def test_idle_next_hop_connections_are_closed_after_a_while(
     async with asyncio.timeout(5):
         while any(p.transport is not None for p in sink.protocols):
             await asyncio.sleep(0.05)  # the proxy said QUIT: the sink's side is closed
+
+
+def aiosmtplib_wire(raw: bytes) -> bytes:
+    """What aiosmtplib's own SMTP.data() would send after DATA."""
+    return PERIOD_REGEX.sub(b"..", normalize_message_line_endings(raw)) + b".\r\n"
+
+
+def test_wire_form_is_what_aiosmtplib_sends() -> None:
+    cases = [
+        b"",
+        b".",
+        b".\r\n",
+        b"..\r\n.x\r\n",
+        b"a\r\n.\r\nb",
+        b"a\r\n.",
+        b"a\nb\r\n",
+        b"a\rb\r\n.c\n.d\r.e",
+        b"a\r\r\nb\r\n",
+        b"a\r\n\n.b\r\n",
+        CASES["leading-dots"],
+        CASES["no-final-newline-in-body"],
+    ]
+    rng = random.Random(8)
+    cases += [bytes(rng.choice(b"\r\n.ab") for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    cases += [b"\r\n".join(rng.choice([b"", b".", b"..", b"x", b".y"]) for _ in range(9))] * 50
+    for raw in cases:
+        assert relay.on_the_wire(raw) == aiosmtplib_wire(raw), raw

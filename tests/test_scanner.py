@@ -152,6 +152,42 @@ async def test_close_stops_every_process(policy: Policy) -> None:
     assert [await gone(pid) for pid in pids] == [True, True]
 
 
+async def test_small_mail_is_not_queued_behind_large_scans(policy: Policy, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    pool = Scanner(processes=2, timeout=120, memory_limit=1 << 30, job=jobs.on_marker, large=10_000)
+    await pool.start()
+    try:
+        large = marked(f"wait-for {gate}") + b"x" * 10_000 + b"\r\n"
+        big = [asyncio.create_task(pool.run(large, ENVELOPE, policy)) for _ in range(2)]
+        await asyncio.sleep(0.2)  # let both large scans ask for a process first
+        # Both large scans block until the gate opens; the small message must not wait for
+        # them: one process stays free for it (before the fix, this waited forever).
+        small = await asyncio.wait_for(pool.run(MESSAGE, ENVELOPE, policy), 60)
+        assert small.decision.action == "pass"
+        assert not any(task.done() for task in big)
+        gate.touch()
+        verdicts = await asyncio.wait_for(asyncio.gather(*big), 60)
+        assert [v.decision.action for v in verdicts] == ["pass", "pass"]
+    finally:
+        gate.touch()
+        await pool.close()
+
+
+async def test_one_process_still_scans_large_and_small_mail(policy: Policy) -> None:
+    pool = Scanner(processes=1, timeout=30, memory_limit=1 << 30, job=jobs.on_marker, large=100)
+    await pool.start()
+    try:
+        large = MESSAGE + b"x" * 200 + b"\r\n"
+        verdicts = await asyncio.gather(
+            pool.run(large, ENVELOPE, policy),
+            pool.run(MESSAGE, ENVELOPE, policy),
+            pool.run(large, ENVELOPE, policy),
+        )
+        assert [v.decision.action for v in verdicts] == ["pass"] * 3
+    finally:
+        await pool.close()
+
+
 LONG_HEADER = b"X-Long: " + b"a" * 40_000 + b"\r\n"
 
 

@@ -40,13 +40,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import spreadsheet_mail
 import tools as postfix_tools
 
+from tests import proctree
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-PAGE = os.sysconf("SC_PAGE_SIZE")
-TICK = os.sysconf("SC_CLK_TCK")
 HELO = "bench.local"
 SENDER = "sender@bench.local"
 RECIPIENT = "rcpt@example.com"
@@ -55,49 +56,9 @@ RECIPIENT = "rcpt@example.com"
 # --- process tree accounting -------------------------------------------------------------
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return None
-    # The command name is in parentheses and may contain spaces; fields follow the last ')'.
-    return raw[raw.rindex(b")") + 2 :].decode().split()
-
-
-def tree(root: int) -> list[int]:
-    """``root`` and all its live descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fields = _stat_fields(int(entry))
-        if fields is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, ()))
-    return found
-
-
-def tree_rss(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-    return total
-
-
-def tree_cpu(root: int) -> float:
-    """User+system seconds of the live tree, including children already reaped by it."""
-    total = 0
-    for pid in tree(root):
-        fields = _stat_fields(pid)
-        if fields is not None:
-            # utime, stime, cutime, cstime are fields 14-17 of stat; we dropped pid and comm.
-            total += sum(int(value) for value in fields[11:15])
-    return total / TICK
+tree = proctree.tree
+tree_rss = proctree.rss
+tree_cpu = proctree.cpu
 
 
 class PeakRss:

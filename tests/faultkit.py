@@ -30,6 +30,7 @@ from dlp_proxy.quarantine.database import create_engine
 from dlp_proxy.quarantine.from_settings import database_url, open_quarantine
 from dlp_proxy.quarantine.models import MessageRow
 from dlp_proxy.quarantine.store import utcnow
+from tests import proctree
 from tests.builders import csv_bytes, customers, xlsx_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,6 @@ KINDS = ("clean", "held", "blocked")
 TOKEN = b"@@TESTID@@"
 TEST_ID = re.compile(rb"(?mi)^X-Test-Id:[ \t]*(\S+)")
 SUBJECT_ID = re.compile(r"fault test (T\d+)")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 # --- the mail -------------------------------------------------------------------------------
@@ -235,36 +235,8 @@ def policy_dir(workdir: Path) -> Path:
     return path
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return None
-    return raw[raw.rindex(b")") + 2 :].decode().split()
-
-
-def tree(root: int) -> list[int]:
-    """``root`` and its live descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat_fields(int(entry))
-            if fields is not None:
-                children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, ()))
-    return found
-
-
 def tree_rss(root: int) -> int:
-    total = 0
-    for pid in tree(root):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-    return total
+    return proctree.rss(proctree.tree(root))
 
 
 class Proxy:

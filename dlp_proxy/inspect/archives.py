@@ -108,6 +108,17 @@ class Member:
     size: int = 0  # the declared size of a member that was not expanded
 
 
+def open_zip(data: bytes) -> zipfile.ZipFile:
+    """The zip in ``data``: Unscannable "unsupported" when it declares a newer format than
+    zipfile reads, "corrupt" when its structure cannot be read."""
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except NotImplementedError as exc:
+        raise Unscannable("unsupported", f"zip format: {exc}") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise Unscannable("corrupt", f"zip structure unreadable ({exc})") from None
+
+
 def zip_members(
     data: bytes, budget: Budget, *, only: Callable[[str], bool] | None = None
 ) -> Iterator[Member]:
@@ -117,13 +128,7 @@ def zip_members(
     bomb-like declared expansion, a shared limit running out); per-member problems (encrypted,
     too big, corrupt) come back as members with a ``problem``.
     """
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except NotImplementedError as exc:
-        raise Unscannable("unsupported", f"zip format: {exc}") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise Unscannable("corrupt", f"zip structure unreadable ({exc})") from None
-    with archive:
+    with open_zip(data) as archive:
         infos = [
             info
             for info in archive.infolist()
@@ -152,13 +157,8 @@ def check_package(data: bytes, limits: Limits) -> None:
     """Refuse an OOXML/ODF workbook whose parts would expand like a bomb, before a reader
     streams through them: overlapping parts, a part over the ratio, or more than the total
     budget in all. Parts are streamed by the reader, not held, so the member cap is not used."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            infos = archive.infolist()
-    except NotImplementedError as exc:
-        raise Unscannable("unsupported", f"zip format: {exc}") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise Unscannable("corrupt", f"zip structure unreadable ({exc})") from None
+    with open_zip(data) as archive:
+        infos = archive.infolist()
     _refuse_overlap(infos, len(data))
     for info in infos:
         if info.file_size > RATIO_FLOOR and info.file_size > info.compress_size * limits.max_ratio:

@@ -13,6 +13,7 @@ from typing import Literal
 import msoffcrypto
 import olefile
 
+from dlp_proxy.inspect.archives import open_zip
 from dlp_proxy.inspect.model import Unscannable
 
 Family = Literal["workbook", "delimited", "zip", "tar", "stream", "document", "message", "other"]
@@ -201,15 +202,11 @@ def _is_zip_at_end(data: bytes) -> bool:
 
 def _zip_type(data: bytes) -> FileType:
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = archive.namelist()
-            return _zip_family(archive, names)
-    except NotImplementedError as exc:  # "zip file version 9.9": a newer format than we read
-        kind = _guess_from_local_headers(data)
-        return FileType(kind, "zip", Unscannable("unsupported", f"zip format: {exc}"))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        kind = _guess_from_local_headers(data)
-        return FileType(kind, "zip", Unscannable("corrupt", f"zip structure unreadable ({exc})"))
+        archive = open_zip(data)
+    except Unscannable as problem:
+        return FileType(_guess_from_local_headers(data), "zip", problem)
+    with archive:
+        return _zip_family(archive, archive.namelist())
 
 
 def _zip_family(archive: zipfile.ZipFile, names: list[str]) -> FileType:
@@ -244,7 +241,14 @@ def _read_small(archive: zipfile.ZipFile, wanted: str) -> bytes:
             try:
                 with archive.open(info) as member:
                     return member.read(_SMALL_MEMBER)
-            except (NotImplementedError, zipfile.BadZipFile, zlib.error, OSError, EOFError):
+            except (
+                NotImplementedError,
+                zipfile.BadZipFile,
+                zlib.error,
+                OSError,
+                EOFError,
+                ValueError,
+            ):
                 return b""
     return b""
 

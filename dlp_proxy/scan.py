@@ -163,6 +163,8 @@ def _attachment(attachment: Attachment) -> dict[str, Any]:
             for c in attachment.columns
         ],
         "samples": list(attachment.samples),
+        "status": attachment.status,
+        "read_as": attachment.read_as,
         "unscannable": attachment.unscannable,
         "detail": attachment.detail,
     }

@@ -204,14 +204,16 @@ TOOLS = Path(__file__).parent / "tools"
 OFFICE_FILTERS = {
     "xls": "MS Excel 97",
     "ods": "calc8",
+    "pdf": "calc_pdf_Export",
 }
 OFFICE_PASSWORD = "Secret-2024"
 
 
 @pytest.fixture(scope="session")
 def office_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    """Workbooks written by LibreOffice from an openpyxl customer list: xls, ods, and both
-    saved with a password (RC4 CryptoAPI xls, encrypted ODF). One soffice start per session."""
+    """Workbooks written by LibreOffice from an openpyxl customer list: xls, ods and a PDF
+    print, each also saved with a password (RC4 CryptoAPI xls, encrypted ODF, a PDF that needs
+    a password to open). One soffice start per session."""
     directory = tmp_path_factory.mktemp("office")
     source = directory / "customers.xlsx"
     source.write_bytes(xlsx_bytes(customers(25)))

@@ -15,7 +15,7 @@ import aiosmtplib
 import pytest
 import pyzipper
 
-from tests.builders import customers, xlsx_bytes
+from tests.builders import customers, pdf_bytes, xlsx_bytes
 from tests.conftest import ProxyFactory, Received, Sink, via_proxy
 from tests.mailcorpus import smime_signed
 from tests.test_relay import send
@@ -62,7 +62,7 @@ def customer_mail(*, to: str = PARTNER, cc: list[str] | None = None, rows: int =
         filename="顧客リスト①.xlsx",
     )
     message.add_attachment(
-        b"%PDF-1.4\n% a brochure\n", maintype="application", subtype="pdf", filename="brochure.pdf"
+        pdf_bytes(), maintype="application", subtype="pdf", filename="brochure.pdf"
     )
     return message.as_bytes(policy=SMTP)
 

@@ -106,7 +106,7 @@ def test_type_by_content_inside_archives() -> None:
     assert _summary(inspect_file(data, "a.zip"))[1:] == [
         ("a.zip/report.dat", "xlsx", len(ROWS), None),
         ("a.zip/export", "csv", len(ROWS), None),
-        ("a.zip/photo.csv", "png", 0, None),
+        ("a.zip/photo.csv", "png", 0, "ambiguous"),
     ]
 
 
@@ -302,7 +302,7 @@ def _with_member(package: bytes, name: str, data: bytes) -> bytes:
                 XLSX,
             ),
             [
-                ("r.docx", "docx", 0, None),
+                ("r.docx", "docx", 0, "unsupported"),
                 ("r.docx/word/embeddings/Microsoft_Excel_Worksheet.xlsx", "xlsx", len(ROWS), None),
             ],
         ),

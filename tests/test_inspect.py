@@ -12,7 +12,15 @@ from dlp_proxy.inspect import Inspection, Limits, files, inspect_file, inspect_m
 from dlp_proxy.inspect.model import Attachment
 from dlp_proxy.policy.load import load_policy
 from dlp_proxy.scanner import evaluate
-from tests.builders import csv_bytes, customers, message, raw_message, xlsx_bytes, zip_bytes
+from tests.builders import (
+    csv_bytes,
+    customers,
+    message,
+    pdf_bytes,
+    raw_message,
+    xlsx_bytes,
+    zip_bytes,
+)
 
 ROWS = customers(30)
 XLSX = xlsx_bytes(ROWS)
@@ -57,7 +65,8 @@ def _rows(inspection: Inspection) -> list[tuple[str, str, int, str | None]]:
             ("ro.xlsx", "xlsx", len(ROWS), None),
         ),
         (XLSX[:3000], "application/octet-stream", "cut.xlsx", ("cut.xlsx", "xlsx", 0, "corrupt")),
-        (b"%PDF-1.4\n", "application/pdf", "a.pdf", ("a.pdf", "pdf", 0, None)),
+        (pdf_bytes(), "application/pdf", "a.pdf", ("a.pdf", "pdf", 0, None)),
+        (b"%PDF-1.4\n", "application/pdf", "b.pdf", ("b.pdf", "pdf", 0, "corrupt")),
         (
             CSV.replace(b"\r\n", b"\x00\r\n"),
             "application/octet-stream",
@@ -74,7 +83,8 @@ def _rows(inspection: Inspection) -> list[tuple[str, str, int, str | None]]:
         "encrypted-xlsx",
         "excel-default-password",
         "truncated-xlsx",
-        "pdf-listed-not-read",
+        "pdf-text-read",
+        "pdf-corrupt",
         "csv-with-nul-bytes",
     ],
 )
@@ -180,14 +190,14 @@ def test_attached_messages_count_toward_depth() -> None:
 def test_a_failing_reader_costs_only_its_own_part(
     monkeypatch: pytest.MonkeyPatch, error: Exception, reason: str
 ) -> None:
-    real = files._scan_table
+    real = files.READERS["workbook"]
 
-    def flaky(kind: str, data: bytes, name: str, vocabulary: object = None) -> object:
-        if name == "bad.xlsx":
+    def flaky(item: files.Item, data: bytes) -> None:
+        if item.name == "bad.xlsx":
             raise error
-        return real(kind, data, name, vocabulary)  # type: ignore[arg-type]
+        real(item, data)
 
-    monkeypatch.setattr(files, "_scan_table", flaky)
+    monkeypatch.setitem(files.READERS, "workbook", flaky)
     raw = message(
         attachments=[(XLSX, "application/octet-stream", "bad.xlsx"), (CSV, "text/csv", "good.csv")]
     )
@@ -209,3 +219,72 @@ def test_scanner_job_returns_attachments() -> None:
     assert verdict.inspection.personal_rows == len(ROWS)
     assert verdict.decision.action == "hold"  # the shipped policy: personal rows to outside
     assert isinstance(verdict.inspection.attachments[0], Attachment)
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+def test_every_file_is_read_not_applicable_or_unscannable_with_a_reason() -> None:
+    raw = message(
+        body="お世話になっております。\n資料を送ります。\n",
+        attachments=[
+            (PNG, "image/png", "logo.png"),
+            (CSV, "text/csv", "list.csv"),
+            (pdf_bytes(), "application/pdf", "brochure.pdf"),
+            (b"MZ\x90\x00" + bytes(200), "application/octet-stream", "setup.exe"),
+            (bytes(range(256)) * 4, "application/octet-stream", "blob.bin"),
+            (zip_bytes([("a.csv", CSV), ("b.png", PNG)]), "application/zip", "a.zip"),
+            (PNG, "text/csv", "photo.csv"),
+        ],
+    )
+    found = {a.path: a for a in inspect_message(raw.as_bytes()).attachments}
+    assert {path: (a.status, a.read_as, a.unscannable) for path, a in found.items()} == {
+        "logo.png": ("not-applicable", "not-applicable", None),
+        "list.csv": ("read", "table", None),
+        "brochure.pdf": ("read", "text", None),
+        "setup.exe": ("unscannable", None, "unsupported"),
+        "blob.bin": ("unscannable", None, "unsupported"),
+        "a.zip": ("read", "container", None),
+        "a.zip/a.csv": ("read", "table", None),
+        "a.zip/b.png": ("not-applicable", "not-applicable", None),
+        "photo.csv": ("unscannable", None, "ambiguous"),  # Excel would show its bytes as text
+    }
+    assert all(a.detail for a in found.values() if a.status == "unscannable")
+
+
+def test_a_family_without_a_reader_is_unscannable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(files.READERS, "zip")
+    [attachment] = inspect_file(zip_bytes([("a.csv", CSV)]), "a.zip")
+    assert (attachment.status, attachment.unscannable) == ("unscannable", "unsupported")
+    assert attachment.detail == "no reader for zip"
+
+
+def test_a_reader_that_reads_nothing_leaves_the_file_unscannable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(files.READERS, "delimited", lambda item, data: None)
+    [attachment] = inspect_file(CSV, "list.csv")
+    assert (attachment.unscannable, attachment.detail) == ("unsupported", files.NOT_READ)
+
+
+def test_a_table_far_down_a_long_body_is_read() -> None:
+    prose = "本日はお世話になりました。詳細は追ってご連絡いたします。\n" * 3000  # ~190 KB
+    [attachment] = inspect_message(message(body=prose + CSV.decode()).as_bytes()).attachments
+    assert (attachment.type, attachment.personal_rows) == ("text", len(ROWS))
+
+
+def test_pdf_text_embedded_files_and_scanned_pages(office_files: dict[str, bytes]) -> None:
+    with_list = pdf_bytes(attachments=[("list.csv", CSV)])
+    assert [(a.path, a.read_as, a.personal_rows) for a in inspect_file(with_list, "a.pdf")] == [
+        ("a.pdf", "text", 0),
+        ("a.pdf/list.csv", "table", len(ROWS)),
+    ]
+    [scan] = inspect_file(pdf_bytes(image=True), "scan.pdf")
+    assert (scan.status, scan.unscannable) == ("unscannable", "image-only")
+    [printed] = inspect_file(office_files["plain.pdf"], "printed.pdf")  # LibreOffice's print
+    assert (printed.status, printed.read_as) == ("read", "text")
+    [locked] = inspect_file(office_files["encrypted.pdf"], "locked.pdf")
+    assert (locked.unscannable, locked.detail) == ("encrypted", "password-protected PDF")

@@ -171,6 +171,14 @@ _UNSCANNABLE: dict[str, dict[Language, str]] = {
         "en": "too large or nested too deeply to unpack",
     },
     "unsupported": {"ja": "未対応の形式", "en": "in a format that cannot be read"},
+    "ambiguous": {
+        "ja": "メールソフトによって内容の解釈が異なる構造",
+        "en": "built so that mail programs may show different contents",
+    },
+    "image-only": {
+        "ja": "文字情報のない画像のみのPDF",
+        "en": "an image-only PDF with no text to read",
+    },
 }
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _BLANK_RUNS = re.compile(r"\n(?:[ \t]*\n){2,}")

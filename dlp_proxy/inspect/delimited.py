@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from collections.abc import Iterator
 from typing import Final, Literal
 
@@ -11,7 +12,7 @@ from dlp_proxy.inspect.limits import DEFAULT_TABLE_LIMITS, TableLimits
 from dlp_proxy.inspect.model import Sheet, Unscannable
 
 _DELIMITERS: Final = (",", "\t", ";", "|")
-_SAMPLE: Final = 64 * 1024
+SAMPLE: Final = 64 * 1024
 _BOMS: Final = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"),
@@ -20,6 +21,13 @@ _BOMS: Final = (
 # When no encoding decodes cleanly, fewest errors wins, then this order. Western Excel
 # exports are cp1252.
 _CANDIDATES: Final = ("cp932", "euc_jp", "utf-8", "cp1252")
+# A field as long as a whole table is still one field (the limits bound the text itself);
+# csv's default of 131,072 characters would turn a long cell into an error.
+csv.field_size_limit(2**31 - 1)
+_LINE_ENDS: Final = re.compile(r"\r\n?")
+_WINDOW_LINES: Final = 200  # the lines _best_delimiter looks at
+_OVERLAP_LINES: Final = 20
+_KEEP_ABOVE: Final = 5  # lines kept above a table found far down a text
 
 
 def read_delimited(
@@ -35,27 +43,35 @@ def read_delimited(
         raise Unscannable("limit", f"{len(data):,} bytes of text exceed {limits.max_unpacked:,}")
     try:
         text = decode_text(data)
-        if "\n" not in text and "\r" in text:  # classic Mac line ends
-            text = text.replace("\r", "\n")
-        delimiter = sniff_delimiter(text[:_SAMPLE])
-        rows = _parse(text, delimiter, limits)
+        if "\r" in text:
+            # Spreadsheet programs end a row at CR, LF or CRLF alike, and the relay sends a
+            # bare CR on as CRLF: read every one as a line end (inside quotes it stays in
+            # the cell, as a line break there).
+            text = _LINE_ENDS.sub("\n", text)
+        start = _table_start(text[:SAMPLE])
+        if start is None and len(text) > SAMPLE:
+            start = _table_start(text)  # a table far down a long text
+        text = text[start or 0 :]
+        rows = _parse(text, sniff_delimiter(text[:SAMPLE]), limits)
     except MemoryError:
         raise Unscannable("limit", "table too large to load in memory") from None
     return [Sheet(name=name, rows=rows)]
 
 
-def looks_delimited(data: bytes) -> bool:
+def looks_delimited(data: bytes, *, everywhere: bool = False) -> bool:
     """Say whether text holds a delimited table: 3+ consecutive lines with the same columns.
 
     Prose and signatures do not count; a pasted customer list (CSV or tab-separated, as
-    copied from Excel) does, even with a greeting above and a signature below.
+    copied from Excel) does, even with a greeting above and a signature below. Only the
+    first 64 KiB are looked at unless ``everywhere`` (then the whole text, window by window).
     """
-    sample = data[:_SAMPLE]
+    sample = data[:SAMPLE]
     if not sample.strip():
         return False
-    text = decode_text(_cut_at_newline(sample))
-    best = _best_delimiter(text)
-    return best is not None and best[1] >= 3
+    if not everywhere or len(data) <= SAMPLE:
+        best = _best_delimiter(decode_text(_cut_at_newline(sample)))
+        return best is not None and best[1] >= 3
+    return _table_start(decode_text(data)) is not None
 
 
 def decode_text(data: bytes) -> str:
@@ -74,7 +90,7 @@ def decode_text(data: bytes) -> str:
         encoding = "utf-16-le" if data[1:2] == b"\x00" else "utf-16-be"
         return data.decode(encoding, errors="replace").replace("\x00", "")
     data = data.replace(b"\x00", b"")
-    encoding = _guess_encoding(_cut_at_newline(data[:_SAMPLE]))
+    encoding = _guess_encoding(_cut_at_newline(data[:SAMPLE]))
     try:
         return data.decode(encoding)
     except UnicodeDecodeError:
@@ -130,6 +146,47 @@ def _decode_lines(data: bytes, encoding: str) -> str:
     return "".join(lines)
 
 
+def _table_start(text: str) -> int | None:
+    """Where the lines that form the first table in ``text`` start, a few lines early, or
+    None: windows of the lines ``_best_delimiter`` looks at, overlapping so that a table on a
+    seam is seen. Title lines or prose above a table stay when they are few, so that a header
+    line that splits differently stays in reach of the header search."""
+    position = 0
+    while position < len(text):
+        end = position
+        for _ in range(_WINDOW_LINES):
+            end = text.find("\n", end) + 1
+            if end == 0:
+                end = len(text)
+                break
+        window = text[position:end]
+        best = _best_delimiter(window) if any(d in window for d in _DELIMITERS) else None
+        if best is not None and best[1] >= 3:
+            return position + _run_offset(window, best[0])
+        if end >= len(text):
+            return None
+        for _ in range(_WINDOW_LINES - _OVERLAP_LINES):  # step back a few lines
+            position = text.find("\n", position) + 1
+    return None
+
+
+def _run_offset(window: str, delimiter: str) -> int:
+    """The offset of the line ``_KEEP_ABOVE`` lines above the first of three consecutive
+    lines that split alike in ``window``; 0 when that is near the top anyway."""
+    offsets: list[int] = []
+    counts: list[int] = []  # the counts of the last three non-blank lines
+    offset = 0
+    for line in window.splitlines(keepends=True):
+        offsets.append(offset)
+        offset += len(line)
+        if line.strip():
+            counts = [*counts[-2:], _count_outside_quotes(line, delimiter)]
+            if len(counts) == 3 and counts[0] and len(set(counts)) == 1:
+                first = len(offsets) - 3  # at least: blank lines may sit between
+                return offsets[first - _KEEP_ABOVE] if first > _KEEP_ABOVE + 10 else 0
+    return 0
+
+
 def sniff_delimiter(sample: str) -> str:
     """Pick the delimiter with the longest run of lines that split into the same columns."""
     best = _best_delimiter(sample)
@@ -137,7 +194,7 @@ def sniff_delimiter(sample: str) -> str:
 
 
 def _best_delimiter(sample: str) -> tuple[str, int] | None:
-    lines = [line for line in sample.splitlines()[:200] if line.strip()]
+    lines = [line for line in sample.splitlines()[:_WINDOW_LINES] if line.strip()]
     best: tuple[int, int, str] | None = None
     for delimiter in _DELIMITERS:
         run = longest = 0
@@ -166,13 +223,17 @@ def _count_outside_quotes(line: str, delimiter: str) -> int:
 
 
 def _parse(text: str, delimiter: str, limits: TableLimits) -> list[list[str]]:
+    """Rows as a spreadsheet program would show them; where a quote that never closes puts
+    later lines into one field, the reading without quoting is taken when it has more rows.
+    Raises Unscannable("corrupt") when neither reading gets through the text."""
     rows = _read_rows(text, delimiter, csv.QUOTE_MINIMAL, limits)
-    if rows is None or _quote_swallowed_lines(text, rows):
-        # A stray quote can turn the rest of a file into one field; read it without quoting.
+    if rows is None or _quote_swallowed_lines(text, rows, delimiter):
         unquoted = _read_rows(text, delimiter, csv.QUOTE_NONE, limits)
         if unquoted is not None and (rows is None or len(unquoted) > len(rows)):
             rows = unquoted
-    return rows or []
+    if rows is None:
+        raise Unscannable("corrupt", "delimited text could not be split into rows")
+    return rows
 
 
 def _read_rows(
@@ -205,8 +266,15 @@ def _lines(text: str) -> Iterator[str]:
         start = stop
 
 
-def _quote_swallowed_lines(text: str, rows: list[list[str]]) -> bool:
-    lines = text.count("\n")
-    if lines < 10 or len(rows) >= lines * 0.9:
-        return False
-    return any(len(cell) > 2000 and cell.count("\n") > 20 for row in rows for cell in row)
+def _quote_swallowed_lines(text: str, rows: list[list[str]], delimiter: str) -> bool:
+    """Whether some field holds lines that themselves split into fields: rows that a quote
+    opened and never closed has swallowed (a quoted address over two lines does not)."""
+    if len(rows) >= text.count("\n") - 1:
+        return False  # every line is a row of its own
+    for row in rows:
+        for cell in row:
+            if cell.count("\n") >= 2:
+                lines = cell.split("\n")
+                if sum(1 for line in lines if delimiter in line) >= 2:
+                    return True
+    return False

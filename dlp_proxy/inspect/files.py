@@ -1,18 +1,25 @@
-"""Inspect files by content: open containers, read tables, list every file once, never raise."""
+"""Inspect files by content: every file read by one reader or unscannable, never raising.
+
+The completeness rule (docs/inspection.md) is kept here and only here: each file gets an
+``Attachment`` that starts *unscannable* and becomes *read* only when a reader says how it
+read it (``Item.tables``, ``Item.text``, a file inside, ``Item.not_applicable``). A reader
+that raises, returns without reading, or meets a type nobody reads leaves it unscannable
+with a reason.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import msoffcrypto
 
-from dlp_proxy.inspect import archives, charsets, detect, filetype, mime, tables
+from dlp_proxy.inspect import archives, charsets, detect, filetype, mime, pdf, tables
 from dlp_proxy.inspect.archives import Budget, Limits, Member
-from dlp_proxy.inspect.model import Attachment, TableFindings, Unscannable
+from dlp_proxy.inspect.model import Attachment, ReadAs, Sheet, Unscannable
 from dlp_proxy.inspect.vocabulary import Vocabulary
 
 # Excel opens files locked with this password without asking; so do we.
@@ -20,17 +27,10 @@ EXCEL_DEFAULT_PASSWORD = "VelvetSweatshop"
 _PLAIN_CHARSETS = frozenset({"us-ascii", "ascii", "utf-8", "utf8"})
 _EMBEDDING_DIRS = ("word/embeddings/", "ppt/embeddings/", "xl/embeddings/")
 _STREAM_SUFFIXES = {"gzip": (".gz", ".tgz"), "bzip2": (".bz2", ".tbz2"), "xz": (".xz", ".txz")}
-
-
-def _scan_table(
-    kind: str, data: bytes, name: str, vocabulary: Vocabulary | None = None
-) -> TableFindings:
-    """Read the sheets of a workbook or delimited text and count the personal rows in them."""
-    if kind in filetype.DELIMITED:
-        sheets = tables.read_delimited(data, name=name)
-    else:
-        sheets = tables.read_workbook(data)
-    return detect.analyze(sheets, vocabulary=vocabulary)
+# What each way of reading is worth when a file is read more than one way (an xlsx whose
+# tables were read and whose embedded files were listed is "table").
+_RANK: dict[ReadAs, int] = {"not-applicable": 0, "container": 1, "text": 2, "table": 3}
+NOT_READ = "no reader took it"
 
 
 def _looks_delimited(data: bytes) -> bool:
@@ -49,6 +49,113 @@ class _Run:
 
     def update(self, index: int, **changes: Any) -> None:
         self.out[index] = dataclasses.replace(self.out[index], **changes)
+
+
+class Item:
+    """One file being inspected: what a reader reports through.
+
+    A reader calls ``tables`` (sheets it read), ``text`` (text it extracted), ``file`` /
+    ``member`` / ``message`` (files inside, each inspected in turn), ``not_applicable``, or
+    ``damage`` (a problem that costs part of the file, reading goes on); it raises
+    ``Unscannable`` when the file cannot be read at all.
+    """
+
+    def __init__(self, run: _Run, index: int, *, depth: int, found: filetype.FileType) -> None:
+        self._run = run
+        self.index = index
+        self.depth = depth
+        self.found = found
+
+    @property
+    def path(self) -> str:
+        return self._run.out[self.index].path
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def budget(self) -> Budget:
+        return self._run.budget
+
+    @property
+    def limits(self) -> Limits:
+        return self._run.budget.limits
+
+    def _read(self, how: ReadAs) -> None:
+        current = self._run.out[self.index].read_as
+        if current is None or _RANK[how] > _RANK[current]:
+            self._run.update(self.index, read_as=how)
+
+    def tables(self, sheets: Sequence[Sheet]) -> None:
+        """Count the personal rows of tables read from this file. Read more than one way
+        (an HTML body's rendering and its source), the reading with most personal rows wins."""
+        findings = detect.analyze(sheets, vocabulary=self._run.vocabulary)
+        record = self._run.out[self.index]
+        if record.read_as != "table" or findings.personal_rows > record.personal_rows:
+            self._run.update(
+                self.index,
+                personal_rows=findings.personal_rows,
+                persons=findings.persons,
+                columns=findings.columns,
+                samples=findings.samples,
+            )
+        self._read("table")
+
+    def text(self, text: str) -> None:
+        """Text extracted from this file went through detection: a delimited table in it is
+        read as one."""
+        data = text.encode("utf-8", "surrogatepass")
+        if tables.looks_delimited(data):
+            self.tables(tables.read_delimited(data, name=self.name))
+        else:
+            self._read("text")
+
+    def file(self, name: str, data: bytes, *, hints: Iterable[str | None] = ()) -> None:
+        """A file inside this one (an archive member, an embedded object, a decoded block)."""
+        self._inside()
+        hinted = (filetype.hint_from_name(name), *hints)
+        _item(self._run, data, path=_join(self.path, name), hints=hinted, depth=self.depth + 1)
+
+    def member(self, member: Member) -> None:
+        """An archive member: its bytes, or why they were not read."""
+        self._inside()
+        _member(self._run, member, prefix=self.path, depth=self.depth + 1)
+
+    def members(self, members: Iterable[Member]) -> None:
+        self._inside()
+        for member in members:
+            self.member(member)
+
+    def message(self, raw: bytes) -> None:
+        """A MIME message inside this file (an attached or unwrapped message)."""
+        self._inside()
+        _message(self._run, raw, prefix=self.path, depth=self.depth + 1)
+
+    def prose(self) -> None:
+        """This file's text went through detection already (``filetype.sniff`` ran the
+        table check on its bytes), or it has no text at all."""
+        self._read("text")
+
+    def not_applicable(self) -> None:
+        """This file is of a kind that cannot carry a list (decided by its content)."""
+        self._read("not-applicable")
+
+    def damage(self, problem: Unscannable) -> None:
+        """Part of this file could not be read: recorded, and reading goes on."""
+        record = self._run.out[self.index]
+        if record.unscannable is None:
+            self._run.update(self.index, unscannable=problem.reason, detail=problem.detail)
+        else:
+            self._run.update(self.index, detail=f"{record.detail}; {problem.detail}")
+
+    def _inside(self) -> None:
+        if self.depth >= self.limits.max_depth:
+            raise _too_deep(self.limits.max_depth)
+        self._read("container")
+
+
+Reader = Callable[[Item, bytes], None]
 
 
 def inspect_file(
@@ -106,7 +213,7 @@ def _parts(run: _Run, raw: bytes, *, prefix: str, depth: int) -> Iterator[tuple[
             return
         first = len(run.out)
         if part.message:
-            attached = Attachment(path=path, type="eml", size=0)
+            attached = Attachment(path=path, type="eml", size=0, read_as="container")
             if level >= max_depth:
                 attached = _with_problem(attached, _too_deep(max_depth))
             run.out.append(attached)
@@ -167,19 +274,18 @@ def _item(
         detail = f"{earlier.detail}; {same}" if earlier.detail else same
         run.out[index] = dataclasses.replace(earlier, path=path, detail=detail)
         return
-    interesting = True
     try:
-        interesting = _inspect(
-            run, index, data, hints=hints, depth=depth, text_charset=text_charset
-        )
+        _inspect(run, index, data, hints=hints, depth=depth, text_charset=text_charset)
     except Unscannable as exc:
-        run.update(index, unscannable=exc.reason, detail=exc.detail)
+        _fail(run, index, exc)
     except (MemoryError, RecursionError) as exc:
-        run.update(index, unscannable="limit", detail=f"{type(exc).__name__} while reading")
+        _fail(run, index, Unscannable("limit", f"{type(exc).__name__} while reading"))
     except Exception as exc:
-        run.update(
-            index, unscannable="corrupt", detail=f"unexpected {type(exc).__name__} while reading"
-        )
+        _fail(run, index, Unscannable("corrupt", f"unexpected {type(exc).__name__} while reading"))
+    found = run.out[index]
+    if found.read_as is None and found.unscannable is None:
+        # The completeness rule: a file no reader read is never a silent empty result.
+        run.update(index, unscannable="unsupported", detail=NOT_READ)
     run.seen.setdefault(key, index)
     found = run.out[index]
     if damage is not None:
@@ -187,9 +293,23 @@ def _item(
             run.update(index, unscannable=damage.reason, detail=damage.detail)
         else:
             run.update(index, detail=f"{found.detail}; {damage.detail}")
-    elif not named and not interesting and found.unscannable is None and index == len(run.out) - 1:
-        del run.out[index]  # a message body that is plain prose, not a file
+    elif (
+        not named
+        and found.read_as == "text"
+        and found.status == "read"
+        and index == len(run.out) - 1
+    ):
+        del run.out[index]  # a message body of plain prose, read: not a file
         del run.seen[key]
+
+
+def _fail(run: _Run, index: int, problem: Unscannable) -> None:
+    """The reader stopped: the file is unscannable (what was read before still counts)."""
+    found = run.out[index]
+    if found.unscannable is None:
+        run.update(index, unscannable=problem.reason, detail=problem.detail)
+    else:
+        run.update(index, detail=f"{found.detail}; {problem.detail}")
 
 
 def _inspect(
@@ -201,8 +321,8 @@ def _inspect(
     depth: int,
     text_charset: str | None,
     decrypted: bool = False,
-) -> bool:
-    """Fill in the record at ``index``; True when the file is a table or a container."""
+) -> None:
+    """Type the file at ``index`` by its content and hand it to the reader of its family."""
     if text_charset and text_charset.lower() not in _PLAIN_CHARSETS and data:
         data = _as_utf8(data, text_charset)
     found = filetype.sniff(data, hints=hints, looks_delimited=_looks_delimited)
@@ -215,27 +335,12 @@ def _inspect(
                     run, index, opened, hints=hints, depth=depth, text_charset=None, decrypted=True
                 )
                 run.update(index, detail="opened with Excel's default password")
-                return True
+                return
         raise found.problem
-    if found.family in ("workbook", "delimited"):
-        if data.startswith(b"PK"):
-            archives.check_package(data, run.budget.limits)
-        name = run.out[index].path.rsplit("/", 1)[-1]
-        findings = _scan_table(found.kind, data, name, run.vocabulary)
-        run.update(
-            index,
-            personal_rows=findings.personal_rows,
-            persons=findings.persons,
-            columns=findings.columns,
-            samples=findings.samples,
-        )
-        return True
-    if found.family == "other":
-        return False
-    if depth >= run.budget.limits.max_depth:
-        raise _too_deep(run.budget.limits.max_depth)
-    _open(run, run.out[index].path, data, found, depth=depth)
-    return True
+    reader = READERS.get(found.family)
+    if reader is None:
+        raise Unscannable("unsupported", f"no reader for {found.kind}")
+    reader(Item(run, index, depth=depth, found=found), data)
 
 
 def _as_utf8(data: bytes, charset: str) -> bytes:
@@ -245,25 +350,95 @@ def _as_utf8(data: bytes, charset: str) -> bytes:
     return charsets.decode(data, charset).encode("utf-8")
 
 
-def _open(run: _Run, path: str, data: bytes, found: filetype.FileType, *, depth: int) -> None:
-    """Record the contents of a container at ``path``, one level deeper."""
-    if found.family == "message":
-        _message(run, data, prefix=path, depth=depth + 1)
-        return
-    if found.family == "stream":
-        inner = archives.decompress(data, found.kind, run.budget)
-        name = _unwrapped_name(path.rsplit("/", 1)[-1], found.kind)
-        hints = (filetype.hint_from_name(name),)
-        _item(run, inner, path=_join(path, name), hints=hints, depth=depth + 1)
-        return
-    if found.family == "tar":
-        members = archives.tar_members(data, run.budget)
-    elif found.family == "document":
-        members = archives.zip_members(data, run.budget, only=_is_embedding)
+# Readers, one per family of filetype.sniff. Each reads the whole file or raises.
+
+
+def _read_workbook(item: Item, data: bytes) -> None:
+    if data.startswith(b"PK"):
+        archives.check_package(data, item.limits)
+    item.tables(tables.read_workbook(data))
+
+
+def _read_delimited(item: Item, data: bytes) -> None:
+    item.tables(tables.read_delimited(data, name=item.name))
+
+
+def _read_text(item: Item, data: bytes) -> None:
+    if len(data) > tables.SAMPLE and tables.looks_delimited(data, everywhere=True):
+        item.tables(tables.read_delimited(data, name=item.name))  # a table past the sample
     else:
-        members = archives.zip_members(data, run.budget)
-    for member in members:
-        _member(run, member, prefix=path, depth=depth + 1)
+        item.prose()
+
+
+def _read_markup(item: Item, data: bytes) -> None:
+    item.text(tables.decode_text(data))
+
+
+def _read_document(item: Item, data: bytes) -> None:
+    item.members(archives.zip_members(data, item.budget, only=_is_embedding))
+    raise Unscannable("unsupported", f"the text of {item.found.kind} documents is not read yet")
+
+
+def _read_zip(item: Item, data: bytes) -> None:
+    item.members(archives.zip_members(data, item.budget))
+
+
+def _read_tar(item: Item, data: bytes) -> None:
+    item.members(archives.tar_members(data, item.budget))
+
+
+def _read_stream(item: Item, data: bytes) -> None:
+    kind = item.found.kind
+    inner = archives.decompress(data, kind, item.budget)
+    item.file(_unwrapped_name(item.name, kind), inner)
+
+
+def _read_message(item: Item, data: bytes) -> None:
+    item.message(data)
+
+
+def _read_pdf(item: Item, data: bytes) -> None:
+    content = pdf.read_pdf(data, check=item.budget.check)
+    for name, inner in content.files:
+        item.file(name, inner)
+    if content.image_pages:
+        pages = f"{content.image_pages} of {len(content.pages)} page(s)"
+        item.damage(Unscannable("image-only", f"{pages} are images with no text layer"))
+    if content.text.strip():
+        item.text(content.text)
+    else:
+        item.prose()  # no text at all: a blank document, or the image pages above
+
+
+def _read_media(item: Item, data: bytes) -> None:
+    item.not_applicable()
+
+
+def _not_read_yet(item: Item, data: bytes) -> None:
+    raise Unscannable("unsupported", f"{item.found.kind} files are not read yet")
+
+
+READERS: dict[filetype.Family, Reader] = {
+    "workbook": _read_workbook,
+    "delimited": _read_delimited,
+    "text": _read_text,
+    "html": _read_markup,
+    "xml": _read_markup,
+    "document": _read_document,
+    "pdf": _read_pdf,
+    "rtf": _not_read_yet,
+    "zip": _read_zip,
+    "tar": _read_tar,
+    "stream": _read_stream,
+    "sevenzip": _not_read_yet,
+    "message": _read_message,
+    "tnef": _not_read_yet,
+    "msg": _not_read_yet,
+    "ole-object": _not_read_yet,
+    "pkcs7": _not_read_yet,
+    "pgp": _not_read_yet,
+    "media": _read_media,
+}
 
 
 def _member(run: _Run, member: Member, *, prefix: str, depth: int) -> None:

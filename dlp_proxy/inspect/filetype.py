@@ -16,40 +16,92 @@ import olefile
 from dlp_proxy.inspect.archives import open_zip
 from dlp_proxy.inspect.model import Unscannable
 
-Family = Literal["workbook", "delimited", "zip", "tar", "stream", "document", "message", "other"]
-"""What inspection does with a file: read its tables, open it as a container, or only list it.
+Family = Literal[
+    "workbook",
+    "delimited",
+    "text",
+    "html",
+    "xml",
+    "document",
+    "pdf",
+    "rtf",
+    "zip",
+    "tar",
+    "stream",
+    "sevenzip",
+    "message",
+    "tnef",
+    "msg",
+    "ole-object",
+    "pkcs7",
+    "pgp",
+    "media",
+    "other",
+]
+"""Which reader takes a file (files.READERS); ``other`` has none and is always unscannable.
 
-``document`` is an OOXML or ODF document whose embedded objects (an Excel sheet pasted into
-Word) are opened; ``stream`` is a single compressed stream (gzip, bzip2, xz).
+``document`` is an OOXML or ODF document (text and embedded objects); ``stream`` a single
+compressed stream (gzip, bzip2, xz); ``ole-object`` an OLE object storage (Ole10Native,
+Package); ``media`` an image, audio, video or font file: it cannot carry a list, so it is
+read as *not applicable*.
 """
 
 WORKBOOKS = frozenset({"xlsx", "xlsm", "xlsb", "xls", "ods"})
 DELIMITED = frozenset({"csv", "tsv"})
+# Names and declared types a program opens as text: content of another kind under one of
+# them is not harmless (a .csv that starts like a PNG is still shown as text by Excel).
+TEXTUAL = frozenset({"csv", "tsv", "text", "html", "xml", "eml"})
 
-# Formats that can carry a spreadsheet but that we do not open: reported as unsupported, so
-# policy can decide. Documents, images and PDFs carry no table we read and are only listed.
+# Archive formats that can carry a spreadsheet but that we do not open: unsupported, so the
+# policy decides.
 UNSUPPORTED_ARCHIVES = {
-    b"7z\xbc\xaf\x27\x1c": "7z",
     b"Rar!\x1a\x07": "rar",
     b"MSCF\x00\x00\x00\x00": "cab",
     b"\x28\xb5\x2f\xfd": "zstd",
 }
-_STREAMS = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
-_OTHER = {
-    b"%PDF-": "pdf",
+_EXECUTABLES = {
+    b"MZ": "exe",
+    b"\x7fELF": "elf",
+    b"\xcf\xfa\xed\xfe": "macho",
+    b"\xca\xfe\xba\xbe": "macho",
+}
+# Media and fonts by their signatures; only ever "not applicable" (see sniff for the checks).
+_MEDIA = {
     b"\x89PNG\r\n\x1a\n": "png",
     b"\xff\xd8\xff": "jpeg",
     b"GIF87a": "gif",
     b"GIF89a": "gif",
     b"II*\x00": "tiff",
     b"MM\x00*": "tiff",
-    b"{\\rtf": "rtf",
-    b"MZ": "exe",
-    b"\x7fELF": "elf",
+    b"\x00\x00\x01\x00": "ico",
+    b"ID3": "mp3",
+    b"OggS": "ogg",
+    b"fLaC": "flac",
+    b"#!AMR": "amr",
+    b"MThd": "midi",
+    b"\x1aE\xdf\xa3": "mkv",
+    b"0&\xb2u\x8ef\xcf\x11": "wmv",
+    b"\x00\x00\x01\xba": "mpeg",
+    b"\x00\x00\x01\xb3": "mpeg",
+    b"OTTO": "otf",
+    b"\x00\x01\x00\x00\x00": "ttf",
+    b"true\x00": "ttf",
+    b"ttcf": "ttc",
+    b"wOFF": "woff",
+    b"wOF2": "woff2",
 }
+_RIFF_MEDIA = {b"WEBP": "webp", b"WAVE": "wav", b"AVI ": "avi"}
+_PKCS7_OID = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07"  # 1.2.840.113549.1.7 (CMS)
+_CMS_COMPRESSED_OID = b"\x06\x0b\x2a\x86\x48\x86\xf7\x0d\x01\x09\x10\x01\x09"
+_PEM_CMS = (b"-----begin pkcs7-----", b"-----begin cms-----")  # compared in lower case
+_PGP_ARMOR = b"-----begin pgp message-----"
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _LZH = re.compile(rb"..-l[hz][0-9a-z]-", re.DOTALL)
+_HTML_START = re.compile(
+    rb"<(?:!doctype\s+html|html|head|body|meta|table|div|p|br|span|font)[\s>/]"
+)
+_HTML_ANYWHERE = re.compile(rb"<(?:html|body|table)[\s>]")
 
 _ODF = {
     "application/vnd.oasis.opendocument.spreadsheet": "ods",
@@ -69,8 +121,16 @@ _EXTENSIONS = {
     "tsv": "tsv",
     "tab": "tsv",
     "txt": "text",
+    "htm": "html",
+    "html": "html",
+    "xml": "xml",
     "zip": "zip",
     "eml": "eml",
+    "msg": "msg",
+    "7z": "7z",
+    "p7m": "pkcs7",
+    "gpg": "pgp",
+    "pgp": "pgp",
     "docx": "docx",
     "pptx": "pptx",
     "pdf": "pdf",
@@ -80,6 +140,11 @@ _CONTENT_TYPES = {
     "text/comma-separated-values": "csv",
     "application/csv": "csv",
     "text/tab-separated-values": "tsv",
+    "text/plain": "text",
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+    "text/xml": "xml",
+    "application/xml": "xml",
     "application/vnd.ms-excel": "xls",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
     "application/vnd.ms-excel.sheet.macroenabled.12": "xlsm",
@@ -87,6 +152,14 @@ _CONTENT_TYPES = {
     "application/vnd.oasis.opendocument.spreadsheet": "ods",
     "application/zip": "zip",
     "application/x-zip-compressed": "zip",
+    "application/x-7z-compressed": "7z",
+    "application/pdf": "pdf",
+    "application/ms-tnef": "tnef",
+    "application/vnd.ms-tnef": "tnef",
+    "application/vnd.ms-outlook": "msg",
+    "application/pkcs7-mime": "pkcs7",
+    "application/x-pkcs7-mime": "pkcs7",
+    "application/pgp-encrypted": "pgp",
     "message/rfc822": "eml",
     "message/global": "eml",
 }
@@ -115,6 +188,17 @@ class FileType:
     problem: Unscannable | None = None
 
 
+_SIGNATURES: tuple[tuple[bytes, FileType], ...] = (
+    (b"\x1f\x8b", FileType("gzip", "stream")),
+    (b"BZh", FileType("bzip2", "stream")),
+    (b"\xfd7zXZ\x00", FileType("xz", "stream")),
+    (b"7z\xbc\xaf\x27\x1c", FileType("7z", "sevenzip")),
+    (b"%PDF-", FileType("pdf", "pdf")),
+    (b"{\\rtf", FileType("rtf", "rtf")),
+    (b"\x78\x9f\x3e\x22", FileType("tnef", "tnef")),
+)
+
+
 def hint_from_name(name: str | None) -> str | None:
     """The type a file name suggests (``.csv`` -> ``csv``); only ever a hint."""
     if not name or "." not in name:
@@ -126,56 +210,145 @@ def hint_from_content_type(content_type: str | None) -> str | None:
     """The type a declared MIME Content-Type suggests; only ever a hint."""
     if not content_type:
         return None
-    return _CONTENT_TYPES.get(content_type.strip().lower())
+    declared = content_type.strip().lower()
+    if declared.split("/", 1)[0] in ("image", "audio", "video", "font"):
+        return "media"
+    return _CONTENT_TYPES.get(declared)
 
 
 def sniff(
     data: bytes, *, hints: Iterable[str | None] = (), looks_delimited: Callable[[bytes], bool]
 ) -> FileType:
     """Tell the type of ``data`` from its bytes; ``hints`` (from names, Content-Type) only
-    decide between text readings (a ``.csv`` the table check doubts is still read as CSV).
+    decide between text readings (a ``.csv`` the table check doubts is still read as CSV) and
+    make a media file under a text name *ambiguous*.
 
-    Problems that are visible from the outside (encrypted Office file, unreadable zip,
-    archive format we do not open) come back in ``problem``; never raises.
+    Problems visible from the outside (encrypted Office file, unreadable zip, a format we do
+    not open) come back in ``problem``; a file of family ``other`` always has one. Never raises.
     """
     hinted = [hint for hint in hints if hint]
     if not data:
-        return FileType("empty", "other")
+        return FileType("empty", "text")
     binary = binary_type(data)
     if binary is not None:
+        if binary.family == "media":
+            return _media(data, binary, hinted)
         return binary
     if looks_like_message(data, hinted="eml" in hinted):
         return FileType("eml", "message")
+    found = _text_type(data, hinted, looks_delimited)
+    if found is not None:
+        return found
+    if "pgp" in hinted and _openpgp_packet(data):
+        return FileType("pgp", "pgp")
+    return FileType(
+        "binary", "other", Unscannable("unsupported", "binary content of no format we know")
+    )
+
+
+def _text_type(
+    data: bytes, hinted: list[str], looks_delimited: Callable[[bytes], bool]
+) -> FileType | None:
+    """The type of text: armoured PGP or CMS, delimited table, HTML, XML, other text."""
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(_PGP_ARMOR):
+        return FileType("pgp", "pgp")
+    if head.startswith(_PEM_CMS):
+        return FileType("pkcs7", "pkcs7")
     for hint in hinted:
         if hint in DELIMITED:
             return FileType(hint, "delimited")
+    if "html" in hinted or _looks_html(head):
+        return FileType("html", "html")
+    if head.startswith(b"<?xml") or ("xml" in hinted and head.startswith(b"<")):
+        return FileType("xml", "xml")
     if looks_delimited(data):
         return FileType(_delimiter_kind(data), "delimited")
-    return FileType("text" if _is_text(data) else "binary", "other")
+    if _is_text(data) or _is_text(data.replace(b"\x00", b"")):  # mail programs drop NULs
+        return FileType("text", "text")
+    return None
+
+
+def _looks_html(head: bytes) -> bool:
+    if not head.startswith(b"<"):
+        return False
+    return bool(_HTML_START.match(head) or _HTML_ANYWHERE.search(head))
+
+
+def _openpgp_packet(data: bytes) -> bool:
+    """Whether ``data`` starts with an OpenPGP packet that begins an encrypted message."""
+    first = data[0]
+    if first & 0xC0 == 0xC0:
+        return first & 0x3F in (1, 3, 8, 18, 20)
+    if first & 0x80:
+        return (first >> 2) & 0x0F in (1, 3, 8)
+    return False
+
+
+def _media(data: bytes, found: FileType, hinted: list[str]) -> FileType:
+    """An image, sound, video or font is not applicable, unless a program would open it as
+    something else: under a text name (Excel shows a .csv whatever its first bytes), or with
+    a zip directory at its end (a zip tool opens it)."""
+    if _is_zip_at_end(data):
+        return _zip_type(data)
+    textual = sorted(TEXTUAL.intersection(hinted))
+    if textual:
+        problem = Unscannable(
+            "ambiguous", f"{found.kind} content named or declared as {textual[0]}"
+        )
+        return FileType(found.kind, "other", problem)
+    return found
 
 
 def binary_type(data: bytes) -> FileType | None:
     """The type of a file with a binary signature, or None for text and unknown bytes."""
-    if data.startswith(_ZIP) or (data.startswith(b"MZ") and _is_zip_at_end(data)):
-        return _zip_type(data)  # an MZ prefix: a self-extracting zip
+    if data.startswith(_ZIP):
+        return _zip_type(data)
     if data.startswith(_OLE):
         return _ole_type(data)
-    for magic, kind in _STREAMS.items():
+    for magic, found in _SIGNATURES:
         if data.startswith(magic):
-            return FileType(kind, "stream")
+            return found
     for magic, kind in UNSUPPORTED_ARCHIVES.items():
         if data.startswith(magic):
             return _unsupported(kind)
-    for magic, kind in _OTHER.items():
+    if _is_cms(data):
+        return FileType("pkcs7", "pkcs7")
+    for magic, kind in _EXECUTABLES.items():
         if data.startswith(magic):
-            return FileType(kind, "other")
+            if _is_zip_at_end(data):
+                return _zip_type(data)  # a self-extracting zip
+            return FileType(kind, "other", Unscannable("unsupported", "executable program"))
     if data[257:262] == b"ustar" or (len(data) >= 1024 and _is_old_tar(data)):
         return FileType("tar", "tar")
     if _LZH.match(data[:7]):
         return _unsupported("lzh")
-    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        return FileType("webp", "other")
+    return _media_type(data)
+
+
+def _media_type(data: bytes) -> FileType | None:
+    for magic, kind in _MEDIA.items():
+        if data.startswith(magic):
+            return FileType(kind, "media")
+    if data.startswith(b"RIFF") and data[8:12] in _RIFF_MEDIA:
+        return FileType(_RIFF_MEDIA[data[8:12]], "media")
+    if data[4:8] == b"ftyp":
+        brand = data[8:12]
+        kind = "heic" if brand in (b"heic", b"heix", b"mif1", b"msf1") else "mp4"
+        return FileType("avif" if brand == b"avif" else kind, "media")
+    if data[:2] == b"BM" and len(data) >= 26 and int.from_bytes(data[2:6], "little") == len(data):
+        return FileType("bmp", "media")
+    if len(data) >= 4 and data[0] == 0xFF and data[1] & 0xF6 == 0xF2:  # MPEG audio, ADTS
+        return FileType("mp3", "media")
     return None
+
+
+def _is_cms(data: bytes) -> bool:
+    """A DER-encoded CMS (PKCS #7) ContentInfo: S/MIME signed, enveloped or compressed data."""
+    if not data.startswith(b"\x30") or len(data) < 16:
+        return False
+    head = data[:24]
+    return head.find(_PKCS7_OID, 2, 8) >= 0 or head.find(_CMS_COMPRESSED_OID, 2, 8) >= 0
 
 
 def _unsupported(kind: str) -> FileType:
@@ -274,20 +447,24 @@ def _ole_type(data: bytes) -> FileType:
         return FileType(
             "ooxml", "workbook", Unscannable("encrypted", "password-protected Office document")
         )
-    family: Family = "other"
     if "workbook" in streams or "book" in streams:
-        kind, family = "xls", "workbook"
-    elif "worddocument" in streams:
-        kind = "doc"
-    elif "powerpoint document" in streams:
-        kind = "ppt"
-    elif any(name.startswith("__substg1.0_") for name in streams):
-        return FileType("msg", "other", Unscannable("unsupported", "Outlook .msg is not opened"))
-    else:
-        return FileType("ole", "other")
-    if office_encrypted(data):
-        return FileType(kind, family, Unscannable("encrypted", "password-protected Office file"))
-    return FileType(kind, family)
+        if office_encrypted(data):
+            problem = Unscannable("encrypted", "password-protected Office file")
+            return FileType("xls", "workbook", problem)
+        return FileType("xls", "workbook")
+    if any(name.startswith("__substg1.0_") for name in streams):
+        return FileType("msg", "msg")
+    if streams & {"\x01ole10native", "package", "contents"}:
+        return FileType("ole", "ole-object")
+    if "worddocument" in streams or "powerpoint document" in streams:
+        kind = "doc" if "worddocument" in streams else "ppt"
+        if office_encrypted(data):
+            return FileType(
+                kind, "other", Unscannable("encrypted", "password-protected Office file")
+            )
+        problem = Unscannable("unsupported", f"the text of a binary (97-2003) .{kind} is not read")
+        return FileType(kind, "other", problem)
+    return FileType("ole", "other", Unscannable("unsupported", "OLE file of no format we know"))
 
 
 def office_encrypted(data: bytes) -> bool:

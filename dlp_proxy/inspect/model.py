@@ -6,13 +6,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-UnscannableReason = Literal["encrypted", "corrupt", "limit", "unsupported"]
+UnscannableReason = Literal[
+    "encrypted", "corrupt", "limit", "unsupported", "ambiguous", "image-only"
+]
 UNSCANNABLE_REASONS: tuple[UnscannableReason, ...] = (
     "encrypted",
     "corrupt",
     "limit",
     "unsupported",
+    "ambiguous",
+    "image-only",
 )
+# How a file was read: its tables went through detection, its text did, its contents were
+# listed (each of them is a file of its own), or it is a kind that cannot carry a list
+# (images, audio, video, fonts: decided by content). docs/inspection.md, "Completeness".
+ReadAs = Literal["table", "text", "container", "not-applicable"]
+READ_AS: tuple[ReadAs, ...] = ("table", "text", "container", "not-applicable")
+Status = Literal["read", "not-applicable", "unscannable"]
 
 
 class Unscannable(Exception):
@@ -74,3 +84,12 @@ class Attachment:
     # The IMAP section number of the top-level MIME part this file is in (for a member of a
     # zip: the zip's part); actions rewrite by it. None outside messages and for damage.
     section: str | None = None
+    # How inspection read it; None when nothing was read (then ``unscannable`` says why).
+    read_as: ReadAs | None = None
+
+    @property
+    def status(self) -> Status:
+        """Read, not applicable (cannot carry a list), or unscannable (the policy decides)."""
+        if self.unscannable is not None or self.read_as is None:
+            return "unscannable"
+        return "not-applicable" if self.read_as == "not-applicable" else "read"

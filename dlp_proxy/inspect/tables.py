@@ -9,6 +9,7 @@ import python_calamine
 
 from dlp_proxy.inspect import gcpause, guards
 from dlp_proxy.inspect.delimited import (
+    SAMPLE,
     decode_text,
     looks_delimited,
     read_delimited,
@@ -19,6 +20,7 @@ from dlp_proxy.inspect.model import Sheet, Unscannable
 
 __all__ = [
     "DEFAULT_TABLE_LIMITS",
+    "SAMPLE",
     "TableLimits",
     "decode_text",
     "looks_delimited",

@@ -2,7 +2,8 @@
 
 Usage: lo_convert.py INPUT OUTPUT FILTER [PASSWORD] [OUTPUT FILTER [PASSWORD]]...
 Each output is a triple; an empty PASSWORD means none. Filters: "MS Excel 97", "calc8",
-"Calc MS Excel 2007 XML". Needs python3-uno and soffice (scripts/test-deps installs both).
+"Calc MS Excel 2007 XML", "calc_pdf_Export" (with a PASSWORD: needed to open the PDF).
+Needs python3-uno and soffice (scripts/test-deps installs both).
 """
 
 from __future__ import annotations
@@ -67,7 +68,12 @@ def main(argv: list[str]) -> None:
                 output, filter_name = job[0], job[1]
                 password = job[2] if len(job) > 2 else ""
                 props = [_prop("FilterName", filter_name), _prop("Overwrite", True)]
-                if password:
+                if password and filter_name.endswith("_pdf_Export"):
+                    options = (_prop("EncryptFile", True), _prop("DocumentOpenPassword", password))
+                    props.append(
+                        _prop("FilterData", uno.Any("[]com.sun.star.beans.PropertyValue", options))
+                    )
+                elif password:
                     props.append(_prop("Password", password))
                 document.storeToURL(uno.systemPathToFileUrl(os.path.abspath(output)), tuple(props))
             document.close(True)

@@ -8,6 +8,7 @@ stream, no DIFAT (files up to ~7 MB), siblings chained as a (valid, unbalanced) 
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -122,7 +123,7 @@ def _number(root: _Entry) -> list[_Entry]:
             pending.append(child)
         if children:
             parent.child = children[0].index
-            for before, after in zip(children, children[1:], strict=False):
+            for before, after in itertools.pairwise(children):
                 before.right = after.index
     return entries
 

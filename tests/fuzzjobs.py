@@ -8,9 +8,9 @@ import traceback
 from dataclasses import dataclass
 
 from dlp_proxy.envelope import Envelope
-from dlp_proxy.inspect import DEFAULT_LIMITS, inspect_file
+from dlp_proxy.inspect import DEFAULT_LIMITS, files, inspect_file
 from dlp_proxy.inspect.detect import analyze
-from dlp_proxy.inspect.model import Attachment, Unscannable
+from dlp_proxy.inspect.model import UNSCANNABLE_REASONS, Attachment, Unscannable
 from dlp_proxy.inspect.tables import read_delimited, read_workbook
 from dlp_proxy.policy.load import Policy
 from dlp_proxy.scanner import evaluate
@@ -28,6 +28,9 @@ class Outcome:
     findings: tuple[tuple[str, str, str | None, str | None], ...] = ()
     action: str | None = None
     raised: str | None = None
+    # Files that break the completeness rule: neither read nor unscannable with a reason, or
+    # left unscannable only by the rule's backstop (a reader that returned without reading).
+    unread: tuple[str, ...] = ()
 
     @property
     def reasons(self) -> set[str | None]:
@@ -36,7 +39,7 @@ class Outcome:
     @property
     def answer(self) -> str:
         """The class of answer: the worst unscannable reason, else ``ok``."""
-        for reason in ("limit", "corrupt", "encrypted", "unsupported"):
+        for reason in ("limit", "corrupt", "encrypted", "ambiguous", "unsupported", "image-only"):
             if reason in self.reasons:
                 return reason
         return "ok"
@@ -49,7 +52,7 @@ class Outcome:
             f"{path}: {detail}"
             for path, _, _, detail in self.findings
             if detail and any(marker in detail for marker in CATCH_ALLS)
-        ]
+        ] + [f"{path}: not read and no reason" for path in self.unread]
 
 
 Finding = tuple[str, str, str | None, str | None]
@@ -59,19 +62,35 @@ def _summary(attachments: tuple[Attachment, ...]) -> tuple[Finding, ...]:
     return tuple((a.path, a.type, a.unscannable, a.detail) for a in attachments)
 
 
+def _unread(attachments: tuple[Attachment, ...]) -> tuple[str, ...]:
+    """The completeness property: each file read (tables, text, contents listed), not
+    applicable, or unscannable with a known reason and a detail."""
+    return tuple(
+        a.path
+        for a in attachments
+        if (a.read_as is None and a.unscannable is None)
+        or (
+            a.unscannable is not None and (a.unscannable not in UNSCANNABLE_REASONS or not a.detail)
+        )
+        or (a.detail or "").startswith(files.NOT_READ)
+    )
+
+
 def message(raw: bytes, envelope: Envelope, policy: Policy) -> Outcome:
     """The scanner's own job, whole: inspection, recipients, decision, rewriting."""
     try:
         verdict = evaluate(raw, envelope, policy, limits=DEFAULT_LIMITS)
     except Exception:
         return Outcome(raised=traceback.format_exc())
-    return Outcome(_summary(verdict.inspection.attachments), verdict.decision.action)
+    attachments = verdict.inspection.attachments
+    return Outcome(_summary(attachments), verdict.decision.action, unread=_unread(attachments))
 
 
 def file(raw: bytes, envelope: Envelope, policy: Policy, *, name: str) -> Outcome:
     """One file as an attachment named ``name``: archives opened, tables read."""
     try:
-        return Outcome(_summary(inspect_file(raw, name)))
+        attachments = inspect_file(raw, name)
+        return Outcome(_summary(attachments), unread=_unread(attachments))
     except Exception:
         return Outcome(raised=traceback.format_exc())
 
@@ -86,6 +105,16 @@ def table(raw: bytes, envelope: Envelope, policy: Policy, *, delimited: bool) ->
     except Exception:
         return Outcome(raised=traceback.format_exc())
     return Outcome((("t", "table", None, f"{findings.personal_rows} personal rows"),))
+
+
+def lazy_reader(raw: bytes, envelope: Envelope, policy: Policy) -> Outcome:
+    """A CSV reader that returns without reading: proves the completeness property can fail."""
+    real = files.READERS["delimited"]
+    files.READERS["delimited"] = lambda item, data: None
+    try:
+        return file(raw, envelope, policy, name="t.csv")
+    finally:
+        files.READERS["delimited"] = real
 
 
 def calamine_unguarded(raw: bytes, envelope: Envelope, policy: Policy) -> Outcome:

@@ -103,11 +103,10 @@ class Item:
         self._read("table")
 
     def text(self, text: str) -> None:
-        """Text extracted from this file went through detection: a delimited table in it is
-        read as one."""
-        data = text.encode("utf-8", "surrogatepass")
-        if tables.looks_delimited(data):
-            self.tables(tables.read_delimited(data, name=self.name))
+        """Text extracted from this file (a document's, a body's) goes through detection: a
+        delimited table anywhere in it is read as one."""
+        if tables.has_table(text):
+            self.tables(tables.read_text_table(text, name=self.name))
         else:
             self._read("text")
 

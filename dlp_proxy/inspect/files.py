@@ -17,7 +17,7 @@ from typing import Any
 
 import msoffcrypto
 
-from dlp_proxy.inspect import archives, charsets, detect, filetype, mime, pdf, tables
+from dlp_proxy.inspect import archives, charsets, detect, filetype, mime, pdf, sevenzip, tables
 from dlp_proxy.inspect.archives import Budget, Limits, Member
 from dlp_proxy.inspect.model import Attachment, ReadAs, Sheet, Unscannable
 from dlp_proxy.inspect.vocabulary import Vocabulary
@@ -387,6 +387,10 @@ def _read_tar(item: Item, data: bytes) -> None:
     item.members(archives.tar_members(data, item.budget))
 
 
+def _read_sevenzip(item: Item, data: bytes) -> None:
+    item.members(sevenzip.seven_zip_members(data, item.budget))
+
+
 def _read_stream(item: Item, data: bytes) -> None:
     kind = item.found.kind
     inner = archives.decompress(data, kind, item.budget)
@@ -430,7 +434,7 @@ READERS: dict[filetype.Family, Reader] = {
     "zip": _read_zip,
     "tar": _read_tar,
     "stream": _read_stream,
-    "sevenzip": _not_read_yet,
+    "sevenzip": _read_sevenzip,
     "message": _read_message,
     "tnef": _not_read_yet,
     "msg": _not_read_yet,

@@ -1,0 +1,289 @@
+"""Carriers of attachments: 7z archives, TNEF winmail.dat, Outlook .msg, S/MIME, OpenPGP and
+uuencoded text. A customer list inside each is found, harmless twins are read without
+findings, encrypted variants are *encrypted*, damaged ones *corrupt* (what was readable still
+counted), bombs *limit* without the memory to expand them."""
+
+from __future__ import annotations
+
+import functools
+import io
+import tracemalloc
+from collections.abc import Callable
+
+import py7zr
+import pytest
+from py7zr import archiveinfo
+
+from dlp_proxy.inspect import Limits, inspect_file, inspect_message, sevenzip
+from dlp_proxy.inspect.model import Attachment
+from tests import carriers
+from tests.builders import csv_bytes, customers, message, xlsx_bytes
+
+ROWS = customers(24)
+CSV = csv_bytes(ROWS)
+XLSX = xlsx_bytes(ROWS)
+NOTES = "打ち合わせのメモです。\n来週もよろしくお願いします。\n".encode()
+
+Summary = list[tuple[str, str, int, str | None]]
+
+
+def summary(attachments: tuple[Attachment, ...]) -> Summary:
+    return [(a.path, a.type, a.personal_rows, a.unscannable) for a in attachments]
+
+
+def built(build: Callable[[], bytes]) -> bytes:
+    """The builder's output; a skip naming the program when one it runs is missing."""
+    try:
+        return build()
+    except carriers.MissingTool as missing:
+        pytest.skip(str(missing))
+
+
+def check(attachments: tuple[Attachment, ...], expected: Summary) -> None:
+    assert summary(attachments) == expected
+    assert all(a.detail for a in attachments if a.unscannable), [a.detail for a in attachments]
+
+
+# --- 7z ------------------------------------------------------------------------------------
+
+LIST_7Z = [("顧客.xlsx", XLSX), ("export/list.csv", CSV), ("empty.txt", b"")]
+
+
+@functools.cache
+def seven(**options: object) -> bytes:
+    return carriers.seven_zip_bytes(LIST_7Z, **options)  # type: ignore[arg-type]
+
+
+FOUND_7Z = [
+    ("a.7z", "7z", 0, None),
+    ("a.7z/empty.txt", "empty", 0, None),
+    ("a.7z/export/list.csv", "csv", len(ROWS), None),
+    ("a.7z/顧客.xlsx", "xlsx", len(ROWS), None),
+]
+
+
+def _locked(reason: str) -> Summary:
+    return [
+        ("a.7z", "7z", 0, None),
+        ("a.7z/empty.txt", "empty", 0, None),
+        ("a.7z/export/list.csv", "csv", 0, reason),
+        ("a.7z/顧客.xlsx", "xlsx", 0, reason),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, FOUND_7Z),
+        ({"solid": False}, FOUND_7Z),
+        ({"method": "LZMA"}, FOUND_7Z),
+        ({"method": "PPMd"}, FOUND_7Z),
+        ({"method": "BZip2"}, FOUND_7Z),
+        ({"method": "Copy"}, FOUND_7Z),
+        ({"password": "pw-2024"}, _locked("encrypted")),
+        ({"password": "pw-2024", "encrypt_headers": True}, [("a.7z", "7z", 0, "encrypted")]),
+        ({"method": "Deflate"}, _locked("unsupported")),
+        ({"method": "Deflate64"}, _locked("unsupported")),
+    ],
+    ids=[
+        "solid-lzma2",
+        "one-block-per-file",
+        "lzma",
+        "ppmd",
+        "bzip2",
+        "stored",
+        "encrypted-content",
+        "encrypted-names",
+        "deflate-not-opened",
+        "deflate64-not-opened",
+    ],
+)
+def test_seven_zip_members(options: dict[str, object], expected: Summary) -> None:
+    check(inspect_file(built(lambda: seven(**options)), "a.7z"), expected)
+
+
+def test_seven_zip_harmless_twin_has_no_findings() -> None:
+    data = built(lambda: carriers.seven_zip_bytes([("notes.txt", NOTES), ("memo.csv", b"a,b\n")]))
+    attachments = inspect_file(data, "a.7z")
+    assert [(a.status, a.personal_rows) for a in attachments] == [("read", 0)] * 3
+
+
+def test_seven_zip_bcj2_is_unsupported_for_its_members() -> None:
+    data = built(lambda: carriers.seven_zip_bytes([("list.csv", CSV)], method="BCJ2"))
+    [archive, member] = inspect_file(data, "a.7z")
+    assert (archive.unscannable, member.unscannable) == (None, "unsupported")
+    assert member.detail == "7z compression method BCJ2 is not opened"
+
+
+def _damaged_second_block() -> bytes:
+    """Three files in blocks of their own; bytes in the middle of the second one flipped."""
+    data = bytearray(
+        carriers.seven_zip_bytes(
+            [("a.csv", CSV), ("b.xlsx", XLSX), ("c.csv", CSV.replace(b",", b"\t"))], solid=False
+        )
+    )
+    with py7zr.SevenZipFile(io.BytesIO(bytes(data))) as archive:
+        streams = archive.header.main_streams
+        names = [f.filename for f in archive.files]
+        second = names.index("b.xlsx")
+        start = archive.afterheader + streams.packinfo.packpositions[second]
+        length = streams.packinfo.packsizes[second]
+    for offset in range(start + length // 3, start + length // 3 + 16):
+        data[offset] ^= 0x55
+    return bytes(data)
+
+
+def test_seven_zip_damaged_block_costs_only_its_members() -> None:
+    attachments = inspect_file(built(_damaged_second_block), "a.7z")
+    by_path = {a.path: (a.personal_rows, a.unscannable) for a in attachments}
+    assert by_path["a.7z/a.csv"] == (len(ROWS), None)
+    assert by_path["a.7z/c.csv"] == (len(ROWS), None)
+    assert by_path["a.7z/b.xlsx"] == (0, "corrupt")
+
+
+def test_seven_zip_truncated_or_garbage_is_corrupt() -> None:
+    whole = built(seven)
+    for data in (whole[:-40], whole[: len(whole) // 2], b"7z\xbc\xaf\x27\x1c" + bytes(200)):
+        [archive] = inspect_file(data, "a.7z")
+        assert (archive.type, archive.unscannable) == ("7z", "corrupt")
+
+
+BOMB = 200 << 20
+
+
+@pytest.mark.parametrize(
+    ("files", "options", "limits", "expected"),
+    [
+        (
+            [("zeros.csv", BOMB)],
+            {},
+            Limits(),
+            [("a.7z", None), ("a.7z/zeros.csv", "limit")],
+        ),
+        (
+            [("zeros.csv", 20 << 20), ("list.csv", None)],
+            {"solid": False},
+            Limits(),
+            [("a.7z", None), ("a.7z/list.csv", None), ("a.7z/zeros.csv", "limit")],
+        ),
+        (
+            [("a.csv", None), ("b.csv", None), ("c.csv", None)],
+            {},
+            Limits(max_members=2),
+            [("a.7z", "limit"), ("a.7z/a.csv", None), ("a.7z/b.csv", None)],
+        ),
+        (
+            [(f"{i:03}.bin", 1 << 20) for i in range(100)],
+            {},
+            Limits(),
+            [("a.7z", "limit")],
+        ),
+        (
+            [("a.csv", None), ("b.tsv", None), ("c.txt", None)],
+            {},
+            Limits(max_total_bytes=2 * len(CSV) + 10),
+            [("a.7z", "limit"), ("a.7z/a.csv", None), ("a.7z/b.tsv", None)],
+        ),
+        (
+            [("a.csv", None)],
+            {},
+            Limits(max_seconds=-1.0),
+            [("a.7z", "limit")],
+        ),
+    ],
+    ids=[
+        "declares-over-member-limit",
+        "ratio-bomb-beside-a-list",
+        "member-count",
+        "many-members-expanding-too-far",
+        "total-bytes",
+        "deadline",
+    ],
+)
+def test_seven_zip_limits(
+    files: list[tuple[str, int | None]],
+    options: dict[str, object],
+    limits: Limits,
+    expected: list[tuple[str, str | None]],
+) -> None:
+    content = [(name, CSV if size is None else bytes(size)) for name, size in files]
+    data = built(lambda: carriers.seven_zip_bytes(content, **options))  # type: ignore[arg-type]
+    attachments = inspect_file(data, "a.7z", limits=limits)
+    assert [(a.path, a.unscannable) for a in attachments] == expected
+    assert all(a.detail for a in attachments if a.unscannable)
+
+
+def test_seven_zip_member_after_a_refused_one_in_a_solid_block_is_not_expanded() -> None:
+    data = built(
+        lambda: carriers.seven_zip_bytes([("a.bin", bytes(BOMB)), ("b.csv", CSV)], method="LZMA2")
+    )
+    attachments = inspect_file(data, "a.7z")
+    assert [(a.path, a.unscannable) for a in attachments] == [
+        ("a.7z", None),
+        ("a.7z/a.bin", "limit"),
+        ("a.7z/b.csv", "limit"),
+    ]
+    assert "solid block" in (attachments[2].detail or "")
+
+
+def test_seven_zip_with_lying_sizes_is_corrupt_and_never_expanded_past_them() -> None:
+    """The header says 3 MiB; the LZMA2 stream holds 128 MiB of zeros. py7zr is asked for no
+    more than the declared size, so the member fails its CRC with memory to spare."""
+    actual = 128 << 20
+    honest = built(
+        lambda: carriers.seven_zip_bytes([("zeros.csv", bytes(actual))], compress_headers=False)
+    )
+    lying = carriers.seven_zip_declare(honest, actual=actual, declared=3 << 20)
+    tracemalloc.start()
+    try:
+        attachments = inspect_file(lying, "a.7z", limits=Limits(max_ratio=100_000))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [(a.path, a.unscannable) for a in attachments] == [
+        ("a.7z", None),
+        ("a.7z/zeros.csv", "corrupt"),
+    ]
+    assert peak < 64 << 20, peak
+
+
+def test_seven_zip_headers_listing_too_much_are_refused_by_py7zr_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Our lowered limits are the ones py7zr consults while it reads the header."""
+    assert archiveinfo.MAX_NUMFILES == sevenzip.MAX_ENTRIES
+    assert archiveinfo.MAX_HEADER_SIZE == sevenzip.MAX_HEADER_BYTES
+    data = built(lambda: carriers.seven_zip_bytes([(f"{i}.txt", b"x") for i in range(40)]))
+    monkeypatch.setattr(archiveinfo, "MAX_NUMFILES", 30)
+    [archive] = inspect_file(data, "a.7z")
+    assert archive.unscannable == "limit"
+    monkeypatch.setattr(archiveinfo, "MAX_NUMFILES", sevenzip.MAX_ENTRIES)
+    monkeypatch.setattr(archiveinfo, "MAX_HEADER_SIZE", 64)
+    [archive] = inspect_file(data, "a.7z")
+    assert archive.unscannable == "limit"
+
+
+def test_seven_zip_in_a_message() -> None:
+    raw = message(
+        attachments=[(built(seven), "application/x-7z-compressed", "backup.7z")]
+    ).as_bytes()
+    inspection = inspect_message(raw)
+    assert [(a.path, a.personal_rows) for a in inspection.attachments] == [
+        ("backup.7z", 0),
+        ("backup.7z/empty.txt", 0),
+        ("backup.7z/export/list.csv", len(ROWS)),
+        ("backup.7z/顧客.xlsx", len(ROWS)),
+    ]
+
+
+def test_seven_zip_block_asking_for_a_huge_dictionary_is_not_decoded() -> None:
+    plain = built(lambda: carriers.seven_zip_bytes([("list.csv", CSV)], compress_headers=False))
+    coder = plain.index(b"\x21\x21\x01", 32)  # LZMA2: id 0x21, one property byte
+    patched = carriers.seven_zip_patch_header(
+        plain,
+        plain[coder : coder + 4],
+        b"\x21\x21\x01\x28",  # a 4 GiB dictionary
+    )
+    [_, member] = inspect_file(patched, "a.7z")
+    assert member.unscannable == "limit"
+    assert "decoder memory" in (member.detail or "")

@@ -9,6 +9,8 @@ installed; tests turn that into a skip that names the program.
 
 from __future__ import annotations
 
+import base64
+import functools
 import os
 import shutil
 import struct
@@ -16,7 +18,18 @@ import subprocess
 import tempfile
 import zlib
 from collections.abc import Sequence
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from pathlib import Path
+
+from asn1crypto import cms
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
+
+from tests.certs import email_address, self_signed
 
 # File times inside archives, pinned so that a builder's output depends only on its arguments.
 FIXED_MTIME = 1_711_962_000  # 2024-04-01 09:00 UTC
@@ -124,3 +137,178 @@ def seven_zip_patch_header(archive: bytes, old: bytes, new: bytes) -> bytes:
     start_header = struct.pack("<QQI", next_offset, next_size, zlib.crc32(header))
     signature = archive[:8] + struct.pack("<I", zlib.crc32(start_header)) + start_header
     return signature + archive[32:start] + header + archive[start + next_size :]
+
+
+# --- MIME --------------------------------------------------------------------------------------
+
+HEADERS = (
+    b"From: sales@dealer.example.jp\r\nTo: customer@example.com\r\n"
+    b"Subject: =?UTF-8?B?6LOH5paZ?=\r\nMIME-Version: 1.0\r\n"
+)
+
+
+def crlf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def mime_entity(
+    *, body: str = "資料をお送りします。\n", attachments: Sequence[tuple[str, bytes]] = ()
+) -> bytes:
+    """A MIME entity with no message headers (what S/MIME signs, encrypts or compresses):
+    a text body and the attachments (name, content) base64-encoded."""
+    entity = MIMEMultipart()
+    del entity["MIME-Version"]
+    entity.attach(MIMEText(body, "plain", "utf-8"))
+    for name, data in attachments:
+        part = MIMEApplication(data)
+        part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", name))
+        entity.attach(part)
+    return crlf(entity.as_bytes())
+
+
+def message_with(head: bytes, body: bytes) -> bytes:
+    """A message: our fixed headers, then ``head`` (Content-Type and kin) and ``body``."""
+    return HEADERS + crlf(head).rstrip(b"\r\n") + b"\r\n\r\n" + body
+
+
+def attached(
+    name: str,
+    data: bytes,
+    content_type: str = "application/octet-stream",
+    *,
+    body: str = "添付します。",
+) -> bytes:
+    """A message with a text body and one base64 attachment."""
+    encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
+    part = (
+        f'Content-Type: {content_type}; name="{name}"\r\nContent-Transfer-Encoding: base64\r\n'
+        f'Content-Disposition: attachment; filename="{name}"\r\n\r\n'
+    ).encode() + encoded
+    text = b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + body.encode() + b"\r\n"
+    return message_with(
+        b'Content-Type: multipart/mixed; boundary="c1"',
+        b"--c1\r\n" + text + b"--c1\r\n" + part + b"\r\n--c1--\r\n",
+    )
+
+
+# --- S/MIME (CMS) -----------------------------------------------------------------------------
+
+
+@functools.cache
+def smime_identity() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """The sender's key and self-signed certificate."""
+    return self_signed(email_address("sales@dealer.example.jp"))
+
+
+def smime_signed(content: bytes, *, detached: bool = False, pem: bool = False) -> bytes:
+    """A CMS signed-data over ``content`` (cryptography): opaque (the content inside, DER or
+    PEM-armoured), or with ``detached`` only the signature, as in smime.p7s."""
+    key, certificate = smime_identity()
+    options = [pkcs7.PKCS7Options.Binary]
+    if detached:
+        options.append(pkcs7.PKCS7Options.DetachedSignature)
+    encoding = serialization.Encoding.PEM if pem else serialization.Encoding.DER
+    return (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(content)
+        .add_signer(certificate, key, hashes.SHA256())
+        .sign(encoding, options)
+    )
+
+
+def smime_enveloped(content: bytes) -> bytes:
+    """A CMS enveloped-data (AES, RSA key transport) to the sender's certificate (cryptography)."""
+    _, certificate = smime_identity()
+    return (
+        pkcs7.PKCS7EnvelopeBuilder()
+        .set_data(content)
+        .add_recipient(certificate)
+        .encrypt(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
+    )
+
+
+def smime_compressed(content: bytes) -> bytes:
+    """An RFC 3274 compressed-data (zlib), written with asn1crypto: the OpenSSL on the test
+    machine is built without zlib, so ``openssl cms -compress`` cannot make one."""
+    info = cms.ContentInfo(
+        {
+            "content_type": "compressed_data",
+            "content": cms.CompressedData(
+                {
+                    "version": "v0",
+                    "compression_algorithm": {"algorithm": "zlib"},
+                    "encap_content_info": {
+                        "content_type": "data",
+                        "content": zlib.compress(content),
+                    },
+                }
+            ),
+        }
+    )
+    return bytes(info.dump())
+
+
+def smime_openssl(content: bytes, *, operation: str) -> bytes:
+    """A CMS structure made by ``openssl cms`` (DER): ``sign-streamed`` (signed-data in BER
+    with indefinite lengths, as -stream writes it), ``encrypt-gcm`` (AES-GCM: OpenSSL writes
+    authenticated-enveloped-data) or ``encrypted-data`` (a shared AES key)."""
+    tool = shutil.which("openssl")
+    if tool is None:
+        raise MissingTool("openssl is not installed")
+    key, certificate = smime_identity()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        (folder / "key.pem").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        args = {
+            "sign-streamed": [
+                "-sign",
+                "-nodetach",
+                "-stream",
+                "-binary",
+                "-signer",
+                "cert.pem",
+                "-inkey",
+                "key.pem",
+            ],
+            "encrypt-gcm": ["-encrypt", "-binary", "-aes-256-gcm", "cert.pem"],
+            "encrypted-data": [
+                "-EncryptedData_encrypt",
+                "-binary",
+                "-aes-128-cbc",
+                "-secretkey",
+                "000102030405060708090a0b0c0d0e0f",
+            ],
+        }[operation]
+        return _run([tool, "cms", "-outform", "DER", *args], cwd=folder, stdin=content)
+
+
+def smime_message(structure: bytes, *, smime_type: str, name: str = "smime.p7m") -> bytes:
+    """A whole message whose body is one application/pkcs7-mime part (RFC 8551)."""
+    head = (
+        f'Content-Type: application/pkcs7-mime; smime-type={smime_type}; name="{name}"\n'
+        "Content-Transfer-Encoding: base64\n"
+        f'Content-Disposition: attachment; filename="{name}"'
+    )
+    return message_with(head.encode(), base64.encodebytes(structure).replace(b"\n", b"\r\n"))
+
+
+def smime_multipart_signed(content: bytes) -> bytes:
+    """A whole multipart/signed message: ``content`` (a MIME entity) and its smime.p7s."""
+    signature = base64.encodebytes(smime_signed(content, detached=True)).replace(b"\n", b"\r\n")
+    return message_with(
+        b'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; '
+        b'micalg=sha-256; boundary="sig"',
+        b"--sig\r\n" + content + b"\r\n--sig\r\n"
+        b'Content-Type: application/pkcs7-signature; name="smime.p7s"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n"
+        b'Content-Disposition: attachment; filename="smime.p7s"\r\n\r\n'
+        + signature
+        + b"\r\n--sig--\r\n",
+    )

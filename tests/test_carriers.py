@@ -5,6 +5,7 @@ counted), bombs *limit* without the memory to expand them."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import io
 import tracemalloc
@@ -287,3 +288,133 @@ def test_seven_zip_block_asking_for_a_huge_dictionary_is_not_decoded() -> None:
     [_, member] = inspect_file(patched, "a.7z")
     assert member.unscannable == "limit"
     assert "decoder memory" in (member.detail or "")
+
+
+# --- S/MIME ----------------------------------------------------------------------------------
+
+ENTITY = carriers.mime_entity(attachments=[("顧客.xlsx", XLSX)])
+HARMLESS = carriers.mime_entity(body="来週の会議の件です。\n", attachments=[("memo.txt", NOTES)])
+Status = list[tuple[str, str, int, str]]
+
+
+def statuses(attachments: tuple[Attachment, ...]) -> Status:
+    return [(a.path, a.type, a.personal_rows, a.unscannable or a.status) for a in attachments]
+
+
+def _p7z_inside_signed() -> bytes:
+    """Compressed, then signed: the signed content is an application/pkcs7-mime entity."""
+    compressed = carriers.smime_compressed(ENTITY)
+    entity = (
+        b"Content-Type: application/pkcs7-mime; smime-type=compressed-data; name=smime.p7z\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(compressed).replace(b"\n", b"\r\n")
+    )
+    return carriers.smime_message(carriers.smime_signed(entity), smime_type="signed-data")
+
+
+SMIME_CASES: list[tuple[str, Callable[[], bytes], Status]] = [
+    (
+        "opaque-signed",
+        lambda: carriers.smime_message(carriers.smime_signed(ENTITY), smime_type="signed-data"),
+        [
+            ("smime.p7m", "pkcs7", 0, "read"),
+            ("smime.p7m/顧客.xlsx", "xlsx", len(ROWS), "read"),
+        ],
+    ),
+    (
+        "opaque-signed-ber-streamed-by-openssl",
+        lambda: carriers.smime_message(
+            carriers.smime_openssl(ENTITY, operation="sign-streamed"), smime_type="signed-data"
+        ),
+        [
+            ("smime.p7m", "pkcs7", 0, "read"),
+            ("smime.p7m/顧客.xlsx", "xlsx", len(ROWS), "read"),
+        ],
+    ),
+    (
+        "opaque-signed-harmless",
+        lambda: carriers.smime_message(carriers.smime_signed(HARMLESS), smime_type="signed-data"),
+        [("smime.p7m", "pkcs7", 0, "read"), ("smime.p7m/memo.txt", "text", 0, "read")],
+    ),
+    (
+        "detached-signature",
+        lambda: carriers.smime_multipart_signed(ENTITY),
+        [("顧客.xlsx", "xlsx", len(ROWS), "read"), ("smime.p7s", "pkcs7", 0, "not-applicable")],
+    ),
+    (
+        "pem-armoured-file",
+        lambda: carriers.attached("signed.p7m", carriers.smime_signed(ENTITY, pem=True)),
+        [("signed.p7m", "pkcs7", 0, "read"), ("signed.p7m/顧客.xlsx", "xlsx", len(ROWS), "read")],
+    ),
+    (
+        "signed-file-not-mime",
+        lambda: carriers.attached("list.csv.p7m", carriers.smime_signed(CSV)),
+        [("list.csv.p7m", "pkcs7", 0, "read"), ("list.csv.p7m/list.csv", "csv", len(ROWS), "read")],
+    ),
+    (
+        "compressed",
+        lambda: carriers.smime_message(
+            carriers.smime_compressed(ENTITY), smime_type="compressed-data"
+        ),
+        [("smime.p7m", "pkcs7", 0, "read"), ("smime.p7m/顧客.xlsx", "xlsx", len(ROWS), "read")],
+    ),
+    (
+        "compressed-then-signed",
+        _p7z_inside_signed,
+        [
+            ("smime.p7m", "pkcs7", 0, "read"),
+            ("smime.p7m/smime.p7z", "pkcs7", 0, "read"),
+            ("smime.p7m/smime.p7z/顧客.xlsx", "xlsx", len(ROWS), "read"),
+        ],
+    ),
+    (
+        "enveloped",
+        lambda: carriers.smime_message(
+            carriers.smime_enveloped(ENTITY), smime_type="enveloped-data"
+        ),
+        [("smime.p7m", "pkcs7", 0, "encrypted")],
+    ),
+    (
+        "authenticated-enveloped-by-openssl",
+        lambda: carriers.smime_message(
+            carriers.smime_openssl(ENTITY, operation="encrypt-gcm"),
+            smime_type="authEnveloped-data",
+        ),
+        [("smime.p7m", "pkcs7", 0, "encrypted")],
+    ),
+    (
+        "encrypted-data-by-openssl",
+        lambda: carriers.attached(
+            "x.p7m", carriers.smime_openssl(ENTITY, operation="encrypted-data")
+        ),
+        [("x.p7m", "pkcs7", 0, "encrypted")],
+    ),
+    (
+        "truncated",
+        lambda: carriers.attached("cut.p7m", carriers.smime_signed(ENTITY)[:-300]),
+        [("cut.p7m", "pkcs7", 0, "corrupt")],
+    ),
+    (
+        "garbage-after-the-oid",
+        lambda: carriers.attached("g.p7m", carriers.smime_signed(ENTITY)[:40] + bytes(range(256))),
+        [("g.p7m", "pkcs7", 0, "corrupt")],
+    ),
+    (
+        "compression-bomb",
+        lambda: carriers.smime_message(
+            carriers.smime_compressed(bytes(300 << 20)), smime_type="compressed-data"
+        ),
+        [("smime.p7m", "pkcs7", 0, "limit")],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [case[1:] for case in SMIME_CASES],
+    ids=[case[0] for case in SMIME_CASES],
+)
+def test_smime(build: Callable[[], bytes], expected: Status) -> None:
+    attachments = inspect_message(built(build)).attachments
+    assert statuses(attachments) == expected
+    assert all(a.detail for a in attachments if a.unscannable)

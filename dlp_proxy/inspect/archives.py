@@ -294,14 +294,17 @@ class _Decompressor(Protocol):
 def _decompressor(kind: str) -> _Decompressor:
     if kind == "gzip":
         return zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    if kind == "zlib":
+        return zlib.decompressobj()
     if kind == "bzip2":
         return bz2.BZ2Decompressor()
     return lzma.LZMADecompressor()
 
 
 def decompress(data: bytes, kind: str, budget: Budget) -> bytes:
-    """Expand a gzip, bzip2 or xz stream (concatenated members too) a mebibyte at a time, so
-    a bomb is stopped by its ratio after a few of them and never more than the cap is held."""
+    """Expand a gzip, bzip2, xz or zlib stream (concatenated members too) a mebibyte at a
+    time, so a bomb is stopped by its ratio after a few of them and never more than the cap
+    is held."""
     cap = budget.cap()
     max_ratio = budget.limits.max_ratio
     out = bytearray()
@@ -331,7 +334,7 @@ def decompress(data: bytes, kind: str, budget: Budget) -> bytes:
                 )
             if engine.eof:
                 rest = (engine.unused_data + data[fed:]).lstrip(b"\x00")
-                if not rest.startswith(_MAGIC[kind]):
+                if kind not in _MAGIC or not rest.startswith(_MAGIC[kind]):
                     break  # trailing bytes that are not another stream: ignored, as gzip(1) does
                 consumed_before, data, fed = consumed, rest, 0
                 engine = _decompressor(kind)

@@ -17,7 +17,17 @@ from typing import Any
 
 import msoffcrypto
 
-from dlp_proxy.inspect import archives, charsets, detect, filetype, mime, pdf, sevenzip, tables
+from dlp_proxy.inspect import (
+    archives,
+    charsets,
+    cms,
+    detect,
+    filetype,
+    mime,
+    pdf,
+    sevenzip,
+    tables,
+)
 from dlp_proxy.inspect.archives import Budget, Limits, Member
 from dlp_proxy.inspect.model import Attachment, ReadAs, Sheet, Unscannable
 from dlp_proxy.inspect.vocabulary import Vocabulary
@@ -414,6 +424,16 @@ def _read_pdf(item: Item, data: bytes) -> None:
         item.prose()  # no text at all: a blank document, or the image pages above
 
 
+def _read_pkcs7(item: Item, data: bytes) -> None:
+    found = cms.read_cms(data, item.budget)
+    if found.content is None:
+        item.not_applicable()  # a detached signature or a bag of certificates
+    elif filetype.is_mime_entity(found.content):
+        item.message(found.content)  # S/MIME: what the recipient's mail program shows
+    else:
+        item.file(_unwrapped_p7_name(item.name), found.content)  # a file someone signed
+
+
 def _read_media(item: Item, data: bytes) -> None:
     item.not_applicable()
 
@@ -439,7 +459,7 @@ READERS: dict[filetype.Family, Reader] = {
     "tnef": _not_read_yet,
     "msg": _not_read_yet,
     "ole-object": _not_read_yet,
-    "pkcs7": _not_read_yet,
+    "pkcs7": _read_pkcs7,
     "pgp": _not_read_yet,
     "media": _read_media,
 }
@@ -469,6 +489,11 @@ def _unwrapped_name(name: str, kind: str) -> str:
             stem = name[: -len(suffix)]
             return f"{stem}.tar" if suffix.startswith(".t") else stem
     return "content"
+
+
+def _unwrapped_p7_name(name: str) -> str:
+    stem, dot, suffix = name.rpartition(".")
+    return stem if dot and stem and suffix.lower() in ("p7m", "p7s", "p7") else "content"
 
 
 def _open_with_default_password(data: bytes, budget: Budget) -> bytes | None:

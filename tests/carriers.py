@@ -23,12 +23,14 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from pathlib import Path
 
+import compressed_rtf
 from asn1crypto import cms
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from tests import cfb
 from tests.certs import email_address, self_signed
 
 # File times inside archives, pinned so that a builder's output depends only on its arguments.
@@ -312,3 +314,169 @@ def smime_multipart_signed(content: bytes) -> bytes:
         + signature
         + b"\r\n--sig--\r\n",
     )
+
+
+# --- Outlook .msg (MS-OXMSG) -----------------------------------------------------------------
+
+PT_LONG, PT_OBJECT, PT_STRING8, PT_UNICODE, PT_BINARY = 0x0003, 0x000D, 0x001E, 0x001F, 0x0102
+# Property flags: readable and writable (MS-OXMSG 2.4.2.1).
+_FLAGS = 0x00000006
+MsgAttachment = tuple[str, bytes | None] | tuple[str, bytes | None, int]
+
+
+def msg_bytes(
+    *,
+    body: str | None = "お世話になっております。\n",
+    html: bytes | None = None,
+    rtf: bytes | None = None,
+    attachments: Sequence[MsgAttachment] = (),
+    embedded: Sequence[tuple[str, cfb.Tree]] = (),
+    subject: str = "資料",
+    codepage: int | None = None,
+) -> bytes:
+    """An Outlook .msg file, written as MS-OXMSG lays it out in an OLE compound file.
+
+    ``attachments`` are (name, content) or (name, content, attach method): content None
+    leaves out the data stream, method 6 stores it as an OLE object storage, 2 makes it an
+    attachment by reference. ``embedded`` are (display name, ``msg_tree(..., top=False)``)
+    attached as messages (method 5). ``codepage`` writes the bodies and names as 8-bit
+    strings (PT_STRING8) in that Windows code page instead of UTF-16.
+    """
+    tree = msg_tree(
+        body=body,
+        html=html,
+        rtf=rtf,
+        attachments=attachments,
+        embedded=embedded,
+        subject=subject,
+        codepage=codepage,
+    )
+    return cfb.compound_file(tree)
+
+
+def msg_tree(
+    *,
+    body: str | None = "お世話になっております。\n",
+    html: bytes | None = None,
+    rtf: bytes | None = None,
+    attachments: Sequence[MsgAttachment] = (),
+    embedded: Sequence[tuple[str, cfb.Tree]] = (),
+    subject: str = "資料",
+    codepage: int | None = None,
+    top: bool = True,
+) -> dict[str, bytes | cfb.Tree]:
+    """The storages and streams of a message (see ``msg_bytes``); ``top=False`` for one
+    embedded in another (a shorter properties header, no named-property mapping)."""
+    streams: dict[str, bytes | cfb.Tree] = {}
+    fixed: list[tuple[int, int, int]] = []
+    variable: list[tuple[int, int, bytes]] = []
+    _msg_string(variable, 0x001A, "IPM.Note", codepage)
+    _msg_string(variable, 0x0037, subject, codepage)
+    if body is not None:
+        _msg_string(variable, 0x1000, body, codepage)
+    if html is not None:
+        variable.append((0x1013, PT_BINARY, html))
+    if rtf is not None:
+        variable.append((0x1009, PT_BINARY, compressed_rtf.compress(rtf)))
+    if codepage is not None:
+        fixed.append((0x3FFD, PT_LONG, codepage))
+    items: list[tuple[str, bytes | None, int] | tuple[str, cfb.Tree, int]] = []
+    for spec in attachments:
+        name, data = spec[0], spec[1]
+        items.append((name, data, spec[2] if len(spec) == 3 else 1))
+    for name, message in embedded:
+        items.append((name, message, 5))
+    for number, (name, content, method) in enumerate(items):
+        streams[f"__attach_version1.0_#{number:08X}"] = _msg_attachment(
+            number, name, content, method, codepage
+        )
+    header = struct.pack("<8xIIII8x", 1, len(items), 1, len(items)) if top else bytes(24)
+    recipient = _msg_recipient(codepage)
+    if top:
+        streams["__nameid_version1.0"] = {
+            "__substg1.0_00020102": b"",
+            "__substg1.0_00030102": b"",
+            "__substg1.0_00040102": b"",
+        }
+    streams["__recip_version1.0_#00000000"] = recipient
+    _msg_properties(streams, header, fixed, variable)
+    return streams
+
+
+def _msg_string(
+    variable: list[tuple[int, int, bytes]], prop: int, text: str, codepage: int | None
+) -> None:
+    if codepage is None:
+        variable.append((prop, PT_UNICODE, text.encode("utf-16-le")))
+    else:
+        variable.append((prop, PT_STRING8, text.encode(f"cp{codepage}")))
+
+
+def _msg_properties(
+    storage: dict[str, bytes | cfb.Tree],
+    header: bytes,
+    fixed: list[tuple[int, int, int]],
+    variable: list[tuple[int, int, bytes]],
+) -> None:
+    """The storage's __properties_version1.0 stream and one __substg1.0_ stream for each
+    variable-length value (strings are sized with their terminator, as Outlook does)."""
+    entries = [struct.pack("<IIQ", prop << 16 | kind, _FLAGS, value) for prop, kind, value in fixed]
+    for prop, kind, data in variable:
+        terminator = {PT_UNICODE: 2, PT_STRING8: 1}.get(kind, 0)
+        size = 0xFFFFFFFF if kind == PT_OBJECT else len(data) + terminator
+        entries.append(struct.pack("<IIII", prop << 16 | kind, _FLAGS, size, 0))
+        if kind != PT_OBJECT:
+            storage[f"__substg1.0_{prop:04X}{kind:04X}"] = data
+    storage["__properties_version1.0"] = header + b"".join(entries)
+
+
+def _msg_recipient(codepage: int | None) -> dict[str, bytes | cfb.Tree]:
+    storage: dict[str, bytes | cfb.Tree] = {}
+    variable: list[tuple[int, int, bytes]] = []
+    _msg_string(variable, 0x3001, "Customer", codepage)
+    _msg_string(variable, 0x3003, "customer@example.com", codepage)
+    _msg_properties(storage, bytes(8), [(0x0C15, PT_LONG, 1)], variable)
+    return storage
+
+
+def _msg_attachment(
+    number: int,
+    name: str,
+    content: bytes | cfb.Tree | None,
+    method: int,
+    codepage: int | None,
+) -> dict[str, bytes | cfb.Tree]:
+    storage: dict[str, bytes | cfb.Tree] = {}
+    variable: list[tuple[int, int, bytes]] = []
+    _msg_string(variable, 0x3001, name, codepage)
+    if method != 5:
+        _msg_string(variable, 0x3707, name, codepage)
+    if isinstance(content, bytes):
+        if method == 6:
+            storage["__substg1.0_3701000D"] = {"\x01Ole10Native": _ole10native(name, content)}
+            variable.append((0x3701, PT_OBJECT, b""))
+        else:
+            variable.append((0x3701, PT_BINARY, content))
+    elif content is not None:
+        storage["__substg1.0_3701000D"] = content
+        variable.append((0x3701, PT_OBJECT, b""))
+    fixed = [(0x3705, PT_LONG, method), (0x0E21, PT_LONG, number), (0x370B, PT_LONG, 0xFFFFFFFF)]
+    _msg_properties(storage, bytes(8), fixed, variable)
+    return storage
+
+
+def _ole10native(name: str, data: bytes) -> bytes:
+    """A file wrapped by the Windows Packager, as OLE embeds a file it has no program for."""
+    label = name.encode("cp932", "replace") + b"\x00"
+    path = b"C:\\Temp\\" + label
+    body = (
+        b"\x02\x00"
+        + label
+        + path
+        + struct.pack("<HH", 0, 3)
+        + struct.pack("<I", len(path))
+        + path
+        + struct.pack("<I", len(data))
+        + data
+    )
+    return struct.pack("<I", len(body)) + body

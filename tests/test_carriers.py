@@ -11,6 +11,7 @@ import io
 import tracemalloc
 from collections.abc import Callable
 
+import compressed_rtf
 import py7zr
 import pytest
 from py7zr import archiveinfo
@@ -418,3 +419,149 @@ def test_smime(build: Callable[[], bytes], expected: Status) -> None:
     attachments = inspect_message(built(build)).attachments
     assert statuses(attachments) == expected
     assert all(a.detail for a in attachments if a.unscannable)
+
+
+# --- Outlook .msg ----------------------------------------------------------------------------
+
+
+def _nested_msg(levels: int) -> bytes:
+    inner = carriers.msg_tree(attachments=[("list.csv", CSV)], top=False)
+    for level in range(levels):
+        inner = carriers.msg_tree(embedded=[(f"m{level}", inner)], top=False)
+    return carriers.msg_bytes(embedded=[("top", inner)])
+
+
+def _msg_cut_in_third_attachment() -> bytes:
+    whole = carriers.msg_bytes(attachments=[("a.csv", CSV), ("顧客.xlsx", XLSX), ("b.tsv", CSV)])
+    return whole[: len(whole) * 3 // 4]
+
+
+MSG_CASES: list[tuple[str, Callable[[], bytes], Status]] = [
+    (
+        "attachment",
+        lambda: carriers.msg_bytes(attachments=[("顧客.xlsx", XLSX)]),
+        [("r.msg", "msg", 0, "read"), ("r.msg/顧客.xlsx", "xlsx", len(ROWS), "read")],
+    ),
+    (
+        "list-pasted-in-the-body",
+        lambda: carriers.msg_bytes(body=CSV.decode()),
+        [("r.msg", "msg", len(ROWS), "read")],
+    ),
+    (
+        "8-bit-body-and-names-in-cp932",
+        lambda: carriers.msg_bytes(
+            body=CSV.decode(), codepage=932, attachments=[("顧客一覧.xlsx", XLSX)]
+        ),
+        [("r.msg", "msg", len(ROWS), "read"), ("r.msg/顧客一覧.xlsx", "xlsx", len(ROWS), "read")],
+    ),
+    (
+        "html-body",
+        lambda: carriers.msg_bytes(body=None, html=b"<html><body><p>Hello</p></body></html>"),
+        [("r.msg", "msg", 0, "read"), ("r.msg/body.html", "html", 0, "read")],
+    ),
+    (
+        "embedded-message",
+        lambda: carriers.msg_bytes(
+            embedded=[("転送: 顧客", carriers.msg_tree(attachments=[("l.csv", CSV)], top=False))]
+        ),
+        [
+            ("r.msg", "msg", 0, "read"),
+            ("r.msg/転送: 顧客.msg", "msg", 0, "read"),
+            ("r.msg/転送: 顧客.msg/l.csv", "csv", len(ROWS), "read"),
+        ],
+    ),
+    (
+        "harmless",
+        lambda: carriers.msg_bytes(attachments=[("memo.txt", NOTES)]),
+        [("r.msg", "msg", 0, "read"), ("r.msg/memo.txt", "text", 0, "read")],
+    ),
+    (
+        "attachment-data-stream-missing",
+        lambda: carriers.msg_bytes(attachments=[("顧客.xlsx", None), ("b.csv", CSV)]),
+        [
+            ("r.msg", "msg", 0, "read"),
+            ("r.msg/顧客.xlsx", "xlsx", 0, "corrupt"),
+            ("r.msg/b.csv", "csv", len(ROWS), "read"),
+        ],
+    ),
+    (
+        "ole-object-storage",
+        lambda: carriers.msg_bytes(attachments=[("顧客.xlsx", XLSX, 6)]),
+        [("r.msg", "msg", 0, "read"), ("r.msg/顧客.xlsx", "xlsx", 0, "unsupported")],
+    ),
+    (
+        "attached-by-reference",
+        lambda: carriers.msg_bytes(attachments=[("顧客.xlsx", b"", 2)]),
+        [("r.msg", "msg", 0, "read"), ("r.msg/顧客.xlsx", "xlsx", 0, "unsupported")],
+    ),
+    (
+        "truncated-in-an-attachment",
+        _msg_cut_in_third_attachment,
+        [
+            ("r.msg", "msg", 0, "read"),
+            ("r.msg/a.csv", "csv", len(ROWS), "read"),
+            ("r.msg/顧客.xlsx", "xlsx", 0, "corrupt"),
+            ("r.msg/b.tsv", "tsv", len(ROWS), "read"),
+        ],
+    ),
+    (
+        "embedded-deeper-than-the-limit",
+        lambda: _nested_msg(6),
+        [
+            ("r.msg", "msg", 0, "read"),
+            ("r.msg/top.msg", "msg", 0, "read"),
+            ("r.msg/top.msg/m5.msg", "msg", 0, "read"),
+            ("r.msg/top.msg/m5.msg/m4.msg", "msg", 0, "read"),
+            ("r.msg/top.msg/m5.msg/m4.msg/m3.msg", "msg", 0, "read"),
+            ("r.msg/top.msg/m5.msg/m4.msg/m3.msg/m2.msg", "msg", 0, "limit"),
+        ],
+    ),
+    (
+        "garbage-after-the-ole-signature",
+        lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)) * 8,
+        [("r.msg", "ole", 0, "corrupt")],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"), [case[1:] for case in MSG_CASES], ids=[case[0] for case in MSG_CASES]
+)
+def test_outlook_msg(build: Callable[[], bytes], expected: Status) -> None:
+    attachments = inspect_file(built(build), "r.msg")
+    assert statuses(attachments) == expected
+    assert all(a.detail for a in attachments if a.unscannable)
+
+
+def test_outlook_msg_rtf_body_goes_to_the_rtf_reader_decompressed() -> None:
+    rtf = b"{\\rtf1\\ansi\\deff0 {\\fonttbl {\\f0 Arial;}} \\f0 Hello \\par }"
+    [msg, body] = inspect_file(carriers.msg_bytes(body=None, rtf=rtf), "r.msg")
+    assert (msg.status, body.path, body.type, body.size) == (
+        "read",
+        "r.msg/body.rtf",
+        "rtf",
+        len(rtf),
+    )
+
+
+def test_outlook_msg_with_a_corrupt_rtf_body_says_so() -> None:
+    data = carriers.msg_bytes(rtf=b"{\\rtf1 hello}")
+    compressed = compressed_rtf.compress(b"{\\rtf1 hello}")
+    broken = data.replace(compressed[16:24], bytes(8))  # the compressed bytes, not the CRC
+    [msg] = inspect_file(broken, "r.msg")
+    assert (msg.unscannable, msg.detail) == (
+        "corrupt",
+        "RTF body: compressed RTF unreadable (Exception)",
+    )
+
+
+def test_outlook_msg_in_a_message() -> None:
+    raw = carriers.attached(
+        "fwd.msg",
+        carriers.msg_bytes(attachments=[("顧客.xlsx", XLSX)]),
+        "application/vnd.ms-outlook",
+    )
+    assert [(a.path, a.personal_rows) for a in inspect_message(raw).attachments] == [
+        ("fwd.msg", 0),
+        ("fwd.msg/顧客.xlsx", len(ROWS)),
+    ]

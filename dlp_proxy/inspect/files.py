@@ -23,7 +23,9 @@ from dlp_proxy.inspect import (
     cms,
     detect,
     filetype,
+    mapi,
     mime,
+    outlook,
     pdf,
     sevenzip,
     tables,
@@ -141,6 +143,13 @@ class Item:
         """A MIME message inside this file (an attached or unwrapped message)."""
         self._inside()
         _message(self._run, raw, prefix=self.path, depth=self.depth + 1)
+
+    def part(self, name: str, kind: filetype.FileType, read: Callable[[Item], None]) -> None:
+        """A part of this file that is not a file of bytes of its own (a message embedded in
+        an Outlook .msg, a storage of the same compound file): recorded like a file inside,
+        of type ``kind``, and read by ``read``."""
+        self._inside()
+        _part(self._run, _join(self.path, name), found=kind, depth=self.depth + 1, read=read)
 
     def prose(self) -> None:
         """This file's text went through detection already (``filetype.sniff`` ran the
@@ -284,18 +293,11 @@ def _item(
         detail = f"{earlier.detail}; {same}" if earlier.detail else same
         run.out[index] = dataclasses.replace(earlier, path=path, detail=detail)
         return
-    try:
-        _inspect(run, index, data, hints=hints, depth=depth, text_charset=text_charset)
-    except Unscannable as exc:
-        _fail(run, index, exc)
-    except (MemoryError, RecursionError) as exc:
-        _fail(run, index, Unscannable("limit", f"{type(exc).__name__} while reading"))
-    except Exception as exc:
-        _fail(run, index, Unscannable("corrupt", f"unexpected {type(exc).__name__} while reading"))
-    found = run.out[index]
-    if found.read_as is None and found.unscannable is None:
-        # The completeness rule: a file no reader read is never a silent empty result.
-        run.update(index, unscannable="unsupported", detail=NOT_READ)
+    _guarded(
+        run,
+        index,
+        lambda: _inspect(run, index, data, hints=hints, depth=depth, text_charset=text_charset),
+    )
     run.seen.setdefault(key, index)
     found = run.out[index]
     if damage is not None:
@@ -311,6 +313,31 @@ def _item(
     ):
         del run.out[index]  # a message body of plain prose, read: not a file
         del run.seen[key]
+
+
+def _guarded(run: _Run, index: int, read: Callable[[], None]) -> None:
+    """Run a reader on the record at ``index``: whatever it raises becomes the record's
+    finding, and a record nobody read is unscannable (the completeness rule)."""
+    try:
+        read()
+    except Unscannable as exc:
+        _fail(run, index, exc)
+    except (MemoryError, RecursionError) as exc:
+        _fail(run, index, Unscannable("limit", f"{type(exc).__name__} while reading"))
+    except Exception as exc:
+        _fail(run, index, Unscannable("corrupt", f"unexpected {type(exc).__name__} while reading"))
+    found = run.out[index]
+    if found.read_as is None and found.unscannable is None:
+        run.update(index, unscannable="unsupported", detail=NOT_READ)
+
+
+def _part(
+    run: _Run, path: str, *, found: filetype.FileType, depth: int, read: Callable[[Item], None]
+) -> None:
+    """Record a part that has no bytes of its own and read it with ``read``."""
+    index = len(run.out)
+    run.out.append(Attachment(path=path, type=found.kind, size=0))
+    _guarded(run, index, lambda: read(Item(run, index, depth=depth, found=found)))
 
 
 def _fail(run: _Run, index: int, problem: Unscannable) -> None:
@@ -434,6 +461,47 @@ def _read_pkcs7(item: Item, data: bytes) -> None:
         item.file(_unwrapped_p7_name(item.name), found.content)  # a file someone signed
 
 
+def _read_msg(item: Item, data: bytes) -> None:
+    ole = outlook.open_msg(data)
+    try:
+        _read_outlook(item, ole, outlook.ROOT)
+    finally:
+        ole.close()
+
+
+def _read_outlook(item: Item, ole: outlook.Ole, storage: outlook.Storage) -> None:
+    """One message of an Outlook file: its bodies, its attachments, its embedded messages."""
+    found = outlook.read_message(ole, storage, item.budget)
+    _bodies(item, found.body)
+    for attached in found.attachments:
+        if attached.message is not None:
+            inner = attached.message
+            item.part(
+                attached.name,
+                filetype.FileType("msg", "msg"),
+                lambda inside, inner=inner: _read_outlook(inside, ole, inner),  # type: ignore[misc]
+            )
+        elif attached.data is not None:
+            item.file(attached.name, attached.data)
+        else:
+            item.member(Member(attached.name, None, attached.problem))
+    for problem in found.damage:
+        item.damage(problem)
+    if not found.attachments and found.body == mapi.Body():
+        item.prose()  # a message with no body and no attachments: nothing to read
+
+
+def _bodies(item: Item, body: mapi.Body) -> None:
+    """The bodies of a message in a TNEF or Outlook file: plain text read as this file's text;
+    HTML and RTF as files inside, read by their own readers."""
+    if body.text is not None:
+        item.text(body.text)
+    if body.html is not None:
+        item.file("body.html", body.html)
+    if body.rtf is not None:
+        item.file("body.rtf", body.rtf)
+
+
 def _read_media(item: Item, data: bytes) -> None:
     item.not_applicable()
 
@@ -457,7 +525,7 @@ READERS: dict[filetype.Family, Reader] = {
     "sevenzip": _read_sevenzip,
     "message": _read_message,
     "tnef": _not_read_yet,
-    "msg": _not_read_yet,
+    "msg": _read_msg,
     "ole-object": _not_read_yet,
     "pkcs7": _read_pkcs7,
     "pgp": _not_read_yet,

@@ -480,3 +480,122 @@ def _ole10native(name: str, data: bytes) -> bytes:
         + data
     )
     return struct.pack("<I", len(body)) + body
+
+
+# --- TNEF (MS-OXTNEF) ------------------------------------------------------------------------
+
+TNEF_SIGNATURE = 0x223E9F78
+IID_IMESSAGE = bytes.fromhex("0703020000000000c000000000000046")
+# Attribute ids: the attribute type in the high 16 bits, the id in the low 16 bits.
+ATT_TNEF_VERSION = 0x00089006
+ATT_OEM_CODEPAGE = 0x00069007
+ATT_MESSAGE_CLASS = 0x00078008
+ATT_SUBJECT = 0x00018004
+ATT_BODY = 0x0002800C
+ATT_MSG_PROPS = 0x00069003
+ATT_ATTACH_REND_DATA = 0x00069002
+ATT_ATTACH_TITLE = 0x00018010
+ATT_ATTACH_DATA = 0x0006800F
+ATT_ATTACHMENT = 0x00069005
+LEVEL_MESSAGE, LEVEL_ATTACHMENT = 0x01, 0x02
+MapiProperty = tuple[int, int, bytes | int]  # property id, type, value
+
+
+def tnef_bytes(
+    *,
+    attachments: Sequence[tuple[str, bytes]] = (),
+    body: str | None = "お世話になっております。\n",
+    html: bytes | None = None,
+    rtf: bytes | None = None,
+    embedded: Sequence[tuple[str, bytes]] = (),
+    legacy_body: bool = False,
+    codepage: int = 932,
+    subject: str = "資料",
+) -> bytes:
+    """A TNEF stream (winmail.dat) as Outlook writes it for a rich-text message.
+
+    ``body`` goes into PidTagBody (UTF-16) in the message's property list, or with
+    ``legacy_body`` into the older attBody attribute in ``codepage``; ``html`` and ``rtf``
+    into PidTagBodyHtml and PidTagRtfCompressed. ``attachments`` (name, content) are attached
+    by value (attAttachData); ``embedded`` (name, a TNEF stream from this function) are
+    attached messages (PidTagAttachDataObject holding IID_IMessage and the stream).
+    """
+    attributes = [
+        tnef_attribute(LEVEL_MESSAGE, ATT_TNEF_VERSION, struct.pack("<I", 0x00010000)),
+        tnef_attribute(LEVEL_MESSAGE, ATT_OEM_CODEPAGE, struct.pack("<II", codepage, 0)),
+        tnef_attribute(LEVEL_MESSAGE, ATT_MESSAGE_CLASS, b"IPM.Microsoft Mail.Note\x00"),
+        tnef_attribute(LEVEL_MESSAGE, ATT_SUBJECT, subject.encode(f"cp{codepage}") + b"\x00"),
+    ]
+    properties: list[MapiProperty] = [(0x3FDE, PT_LONG, codepage)]
+    if body is not None and legacy_body:
+        attributes.append(tnef_attribute(LEVEL_MESSAGE, ATT_BODY, body.encode(f"cp{codepage}")))
+    elif body is not None:
+        properties.append((0x1000, PT_UNICODE, (body + "\x00").encode("utf-16-le")))
+    if html is not None:
+        properties.append((0x1013, PT_BINARY, html))
+    if rtf is not None:
+        properties.append((0x1009, PT_BINARY, compressed_rtf.compress(rtf)))
+    attributes.append(tnef_attribute(LEVEL_MESSAGE, ATT_MSG_PROPS, mapi_properties(properties)))
+    for number, (name, data) in enumerate(attachments):
+        attributes += tnef_attachment(name, data, number=number, codepage=codepage)
+    for number, (name, stream) in enumerate(embedded, len(attachments)):
+        attributes += tnef_attachment(name, None, number=number, codepage=codepage, message=stream)
+    return tnef_stream(attributes)
+
+
+def tnef_stream(attributes: Sequence[bytes], *, key: int = 0x1234) -> bytes:
+    """A TNEF stream: the signature, the legacy key, then the attributes as given."""
+    return struct.pack("<IH", TNEF_SIGNATURE, key) + b"".join(attributes)
+
+
+def tnef_attribute(
+    level: int, identifier: int, value: bytes, *, length: int | None = None
+) -> bytes:
+    """One TNEF attribute with its checksum; ``length`` overrides the length field (a hostile
+    stream that lies about it)."""
+    declared = len(value) if length is None else length
+    checksum = sum(value) & 0xFFFF
+    return struct.pack("<BII", level, identifier, declared) + value + struct.pack("<H", checksum)
+
+
+def tnef_attachment(
+    name: str,
+    data: bytes | None,
+    *,
+    number: int = 0,
+    codepage: int = 932,
+    message: bytes | None = None,
+) -> list[bytes]:
+    """The attributes of one attachment: by value (``data``), or an attached message (a TNEF
+    ``message`` stream), or with neither (no data: a damaged attachment)."""
+    rendering = struct.pack("<HIIHHI", 1, 0xFFFFFFFF, 0, 0, 0, 0)
+    title = name.encode(f"cp{codepage}", "replace") + b"\x00"
+    attributes = [
+        tnef_attribute(LEVEL_ATTACHMENT, ATT_ATTACH_REND_DATA, rendering),
+        tnef_attribute(LEVEL_ATTACHMENT, ATT_ATTACH_TITLE, title),
+    ]
+    if data is not None:
+        attributes.append(tnef_attribute(LEVEL_ATTACHMENT, ATT_ATTACH_DATA, data))
+    unicode_name = (name + "\x00").encode("utf-16-le")
+    properties: list[MapiProperty] = [
+        (0x3001, PT_UNICODE, unicode_name),
+        (0x0E21, PT_LONG, number),
+    ]
+    if message is not None:
+        properties += [(0x3705, PT_LONG, 5), (0x3701, PT_OBJECT, IID_IMESSAGE + message)]
+    else:
+        properties += [(0x3705, PT_LONG, 1), (0x3707, PT_UNICODE, unicode_name)]
+    attributes.append(tnef_attribute(LEVEL_ATTACHMENT, ATT_ATTACHMENT, mapi_properties(properties)))
+    return attributes
+
+
+def mapi_properties(properties: Sequence[MapiProperty], *, count: int | None = None) -> bytes:
+    """A TNEF property list (MS-OXTNEF 2.1.3.4); ``count`` overrides the count field."""
+    out = struct.pack("<I", len(properties) if count is None else count)
+    for prop, kind, value in properties:
+        out += struct.pack("<HH", kind, prop)
+        if isinstance(value, int):
+            out += struct.pack("<I", value)
+        else:
+            out += struct.pack("<II", 1, len(value)) + value + bytes(-len(value) % 4)
+    return out

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import compressed_rtf
 import py7zr
 import pytest
+import tnefparse
 from py7zr import archiveinfo
 
 from dlp_proxy.inspect import Limits, inspect_file, inspect_message, sevenzip
@@ -564,4 +565,178 @@ def test_outlook_msg_in_a_message() -> None:
     assert [(a.path, a.personal_rows) for a in inspect_message(raw).attachments] == [
         ("fwd.msg", 0),
         ("fwd.msg/顧客.xlsx", len(ROWS)),
+    ]
+
+
+# --- TNEF (winmail.dat) ----------------------------------------------------------------------
+
+
+def _tnef_cut_in_last_attachment() -> bytes:
+    """Cut after the header and the first 12 rows of the last attachment."""
+    whole = carriers.tnef_bytes(attachments=[("顧客.xlsx", XLSX), ("b.csv", CSV)])
+    kept = len(b"\r\n".join(CSV.split(b"\r\n")[:13]))
+    return whole[: whole.rindex(CSV[:100]) + kept]
+
+
+def _tnef_flipped_byte_in_first_attachment() -> bytes:
+    data = bytearray(carriers.tnef_bytes(attachments=[("a.csv", CSV), ("顧客.xlsx", XLSX)]))
+    data[data.index(CSV[-200:]) + 20] ^= 0x01
+    return bytes(data)
+
+
+def _tnef_property_count_of_four_billion() -> bytes:
+    properties = carriers.mapi_properties(
+        [(0x1000, carriers.PT_UNICODE, "本文\x00".encode("utf-16-le"))], count=0xFFFFFFFF
+    )
+    return carriers.tnef_stream(
+        [
+            carriers.tnef_attribute(carriers.LEVEL_MESSAGE, carriers.ATT_MSG_PROPS, properties),
+            *carriers.tnef_attachment("l.csv", CSV),
+        ]
+    )
+
+
+def _tnef_lying_length() -> bytes:
+    return carriers.tnef_stream(
+        [
+            *carriers.tnef_attachment("l.csv", CSV),
+            carriers.tnef_attribute(
+                carriers.LEVEL_ATTACHMENT, carriers.ATT_ATTACH_DATA, CSV, length=1 << 30
+            ),
+        ]
+    )
+
+
+def _nested_tnef(levels: int) -> bytes:
+    stream = carriers.tnef_bytes(attachments=[("l.csv", CSV)])
+    for level in range(levels):
+        stream = carriers.tnef_bytes(embedded=[(f"m{level}", stream)])
+    return stream
+
+
+TNEF_CASES: list[tuple[str, Callable[[], bytes], Status]] = [
+    (
+        "attachments",
+        lambda: carriers.tnef_bytes(attachments=[("顧客.xlsx", XLSX), ("list.csv", CSV)]),
+        [
+            ("winmail.dat", "tnef", 0, "read"),
+            ("winmail.dat/顧客.xlsx", "xlsx", len(ROWS), "read"),
+            ("winmail.dat/list.csv", "csv", len(ROWS), "read"),
+        ],
+    ),
+    (
+        "list-pasted-in-the-body",
+        lambda: carriers.tnef_bytes(body=CSV.decode()),
+        [("winmail.dat", "tnef", len(ROWS), "read")],
+    ),
+    (
+        "legacy-body-in-cp932",
+        lambda: carriers.tnef_bytes(body=CSV.decode(), legacy_body=True),
+        [("winmail.dat", "tnef", len(ROWS), "read")],
+    ),
+    (
+        "html-body",
+        lambda: carriers.tnef_bytes(body=None, html=b"<html><body>Hello</body></html>"),
+        [("winmail.dat", "tnef", 0, "read"), ("winmail.dat/body.html", "html", 0, "read")],
+    ),
+    (
+        "attached-message",
+        lambda: carriers.tnef_bytes(
+            embedded=[("転送", carriers.tnef_bytes(attachments=[("l.csv", CSV)]))]
+        ),
+        [
+            ("winmail.dat", "tnef", 0, "read"),
+            ("winmail.dat/転送.msg", "tnef", 0, "read"),
+            ("winmail.dat/転送.msg/l.csv", "csv", len(ROWS), "read"),
+        ],
+    ),
+    (
+        "harmless",
+        lambda: carriers.tnef_bytes(attachments=[("memo.txt", NOTES)]),
+        [("winmail.dat", "tnef", 0, "read"), ("winmail.dat/memo.txt", "text", 0, "read")],
+    ),
+    (
+        "cut-in-the-last-attachment",
+        _tnef_cut_in_last_attachment,
+        [
+            ("winmail.dat", "tnef", 0, "corrupt"),
+            ("winmail.dat/顧客.xlsx", "xlsx", len(ROWS), "read"),
+            ("winmail.dat/b.csv", "csv", 12, "corrupt"),
+        ],
+    ),
+    (
+        "checksum-mismatch",
+        _tnef_flipped_byte_in_first_attachment,
+        [
+            ("winmail.dat", "tnef", 0, "read"),
+            ("winmail.dat/a.csv", "csv", len(ROWS), "corrupt"),
+            ("winmail.dat/顧客.xlsx", "xlsx", len(ROWS), "read"),
+        ],
+    ),
+    (
+        "property-count-of-four-billion",
+        _tnef_property_count_of_four_billion,
+        [("winmail.dat", "tnef", 0, "corrupt"), ("winmail.dat/l.csv", "csv", len(ROWS), "read")],
+    ),
+    (
+        "attribute-length-past-the-end",
+        _tnef_lying_length,
+        [("winmail.dat", "tnef", 0, "corrupt"), ("winmail.dat/l.csv", "csv", len(ROWS), "corrupt")],
+    ),
+    (
+        "attachment-without-data",
+        lambda: carriers.tnef_stream(carriers.tnef_attachment("顧客.xlsx", None)),
+        [("winmail.dat", "tnef", 0, "read"), ("winmail.dat/顧客.xlsx", "xlsx", 0, "corrupt")],
+    ),
+    (
+        "signature-then-garbage",
+        lambda: b"\x78\x9f\x3e\x22\x00\x00" + bytes(range(7)),
+        [("winmail.dat", "tnef", 0, "corrupt")],
+    ),
+    (
+        "attached-messages-deeper-than-the-limit",
+        lambda: _nested_tnef(6),
+        [
+            ("winmail.dat", "tnef", 0, "read"),
+            ("winmail.dat/m5.msg", "tnef", 0, "read"),
+            ("winmail.dat/m5.msg/m4.msg", "tnef", 0, "read"),
+            ("winmail.dat/m5.msg/m4.msg/m3.msg", "tnef", 0, "read"),
+            ("winmail.dat/m5.msg/m4.msg/m3.msg/m2.msg", "tnef", 0, "read"),
+            ("winmail.dat/m5.msg/m4.msg/m3.msg/m2.msg/m1.msg", "tnef", 0, "limit"),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"), [case[1:] for case in TNEF_CASES], ids=[case[0] for case in TNEF_CASES]
+)
+def test_tnef(build: Callable[[], bytes], expected: Status) -> None:
+    attachments = inspect_file(build(), "winmail.dat")
+    assert statuses(attachments) == expected
+    assert all(a.detail for a in attachments if a.unscannable)
+
+
+def test_tnef_builder_agrees_with_tnefparse() -> None:
+    """An independent reader of MS-OXTNEF sees what our builder meant to write."""
+    stream = carriers.tnef_bytes(
+        attachments=[("list.xlsx", XLSX), ("list.csv", CSV)],
+        body="Hello",
+        codepage=1252,
+        subject="Customers",
+    )
+    parsed = tnefparse.TNEF(stream)
+    assert [(a.long_filename(), a.data) for a in parsed.attachments] == [
+        ("list.xlsx", XLSX),
+        ("list.csv", CSV),
+    ]
+    assert parsed.body == "Hello"
+
+
+def test_tnef_in_a_message() -> None:
+    stream = carriers.tnef_bytes(attachments=[("顧客.xlsx", XLSX)])
+    raw = carriers.attached("winmail.dat", stream, "application/ms-tnef")
+    assert [(a.path, a.personal_rows) for a in inspect_message(raw).attachments] == [
+        ("winmail.dat", 0),
+        ("winmail.dat/顧客.xlsx", len(ROWS)),
     ]

@@ -29,6 +29,7 @@ from dlp_proxy.inspect import (
     pdf,
     sevenzip,
     tables,
+    tnef,
 )
 from dlp_proxy.inspect.archives import Budget, Limits, Member
 from dlp_proxy.inspect.model import Attachment, ReadAs, Sheet, Unscannable
@@ -123,11 +124,21 @@ class Item:
         else:
             self._read("text")
 
-    def file(self, name: str, data: bytes, *, hints: Iterable[str | None] = ()) -> None:
-        """A file inside this one (an archive member, an embedded object, a decoded block)."""
+    def file(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        hints: Iterable[str | None] = (),
+        damage: Unscannable | None = None,
+    ) -> None:
+        """A file inside this one (an archive member, an embedded object, a decoded block);
+        ``damage`` when ``data`` is only what could be recovered of it (it is read, and
+        unscannable for that reason)."""
         self._inside()
         hinted = (filetype.hint_from_name(name), *hints)
-        _item(self._run, data, path=_join(self.path, name), hints=hinted, depth=self.depth + 1)
+        path = _join(self.path, name)
+        _item(self._run, data, path=path, hints=hinted, depth=self.depth + 1, damage=damage)
 
     def member(self, member: Member) -> None:
         """An archive member: its bytes, or why they were not read."""
@@ -461,6 +472,20 @@ def _read_pkcs7(item: Item, data: bytes) -> None:
         item.file(_unwrapped_p7_name(item.name), found.content)  # a file someone signed
 
 
+def _read_tnef(item: Item, data: bytes) -> None:
+    found = tnef.read_tnef(data, item.budget)
+    _bodies(item, found.body)
+    for attached in found.attachments:
+        if attached.data is not None:  # an attached message is a TNEF stream of its own
+            item.file(attached.name, attached.data, damage=attached.problem)
+        else:
+            item.member(Member(attached.name, None, attached.problem))
+    for problem in found.damage:
+        item.damage(problem)
+    if not found.attachments and found.body == mapi.Body():
+        item.prose()  # no body and no attachments: nothing to read
+
+
 def _read_msg(item: Item, data: bytes) -> None:
     ole = outlook.open_msg(data)
     try:
@@ -524,7 +549,7 @@ READERS: dict[filetype.Family, Reader] = {
     "stream": _read_stream,
     "sevenzip": _read_sevenzip,
     "message": _read_message,
-    "tnef": _not_read_yet,
+    "tnef": _read_tnef,
     "msg": _read_msg,
     "ole-object": _not_read_yet,
     "pkcs7": _read_pkcs7,

@@ -1,10 +1,10 @@
 """Read TNEF streams (winmail.dat, MS-OXTNEF): bodies, attachments and attached messages.
 
-Written from the specification rather than on tnefparse: tnefparse trusts the counts in a
-stream (a four-byte count of 2^32 properties loops for hours), swallows its own errors and
-returns what it had (an attachment silently lost), and strips trailing NUL bytes from
-binary values (an .xls attachment damaged). Here every length and count is checked against
-the bytes that remain, and any problem is reported.
+Written from the specification rather than on tnefparse, which trusts the counts in a
+stream (a count of 2^32 properties loops for over ten minutes), logs and swallows its own
+errors (an attachment silently lost), strips trailing NUL bytes from binary values (an .xls
+damaged) and raises on a Japanese attachment title. Here every length and count is checked
+against the bytes that remain, and any problem is reported.
 """
 
 from __future__ import annotations

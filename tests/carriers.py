@@ -9,7 +9,9 @@ installed; tests turn that into a skip that names the program.
 
 from __future__ import annotations
 
+import atexit
 import base64
+import binascii
 import functools
 import os
 import shutil
@@ -599,3 +601,98 @@ def mapi_properties(properties: Sequence[MapiProperty], *, count: int | None = N
         else:
             out += struct.pack("<II", 1, len(value)) + value + bytes(-len(value) % 4)
     return out
+
+
+# --- OpenPGP (gpg) and uuencode --------------------------------------------------------------
+
+_GNUPG: dict[str, Path] = {}
+
+
+def _gpg(*args: str, stdin: bytes = b"") -> bytes:
+    """Run gpg in a key ring of its own, made on first use (an Ed25519 signing key with a
+    Curve25519 encryption subkey, no passphrase) and removed, agent stopped, at exit."""
+    tool = shutil.which("gpg")
+    if tool is None:
+        raise MissingTool("gpg (GnuPG) is not installed")
+    if "home" not in _GNUPG:
+        home = Path(tempfile.mkdtemp(prefix="dlp-gnupg-"))
+        home.chmod(0o700)
+        _GNUPG["home"] = home
+        atexit.register(_forget_gnupg, home)
+        base = [tool, "--homedir", str(home), "--batch", "--quiet", "--pinentry-mode", "loopback"]
+        _run([*base, "--passphrase", "", "--quick-gen-key", PGP_USER, "ed25519", "sign", "never"])
+        listing = _run([*base, "--with-colons", "--list-secret-keys", PGP_USER]).decode()
+        fingerprint = next(
+            line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")
+        )
+        _run([*base, "--passphrase", "", "--quick-add-key", fingerprint, "cv25519", "encr"])
+    home = _GNUPG["home"]
+    base = [tool, "--homedir", str(home), "--batch", "--quiet", "--pinentry-mode", "loopback"]
+    return _run([*base, "--trust-model", "always", *args], stdin=stdin)
+
+
+def _forget_gnupg(home: Path) -> None:
+    gpgconf = shutil.which("gpgconf")
+    if gpgconf is not None:
+        subprocess.run(
+            [gpgconf, "--homedir", str(home), "--kill", "gpg-agent"],
+            capture_output=True,
+            check=False,
+            timeout=30,
+        )
+    shutil.rmtree(home, ignore_errors=True)
+
+
+PGP_USER = "Sales <sales@dealer.example.jp>"
+
+
+def pgp_encrypted(
+    data: bytes, *, armor: bool = True, symmetric: bool = False, name: str = "list.csv"
+) -> bytes:
+    """``data`` encrypted by gpg: to our key (a public-key session key packet), or with
+    ``symmetric`` to a passphrase (a symmetric-key one); armoured or binary."""
+    args = ["--set-filename", name, "--output", "-"]
+    args += ["--armor"] if armor else []
+    if symmetric:
+        args += ["--passphrase", "pw-2024", "--symmetric"]
+    else:
+        args += ["--recipient", "sales@dealer.example.jp", "--encrypt"]
+    return _gpg(*args, stdin=data)
+
+
+def pgp_signed(
+    data: bytes, *, armor: bool = True, clear: bool = False, name: str = "list.csv"
+) -> bytes:
+    """``data`` signed by gpg: a signed message (compressed, a one-pass signature, the
+    literal data: anyone can read it), or with ``clear`` clear-signed text."""
+    if clear:
+        return _gpg("--clearsign", "--output", "-", stdin=data)
+    args = ["--set-filename", name, "--output", "-", "--sign"]
+    return _gpg(*(["--armor", *args] if armor else args), stdin=data)
+
+
+def pgp_mime_encrypted(armored: bytes) -> bytes:
+    """A whole PGP/MIME message (RFC 3156): multipart/encrypted, its version part and the
+    armoured message as application/octet-stream."""
+    return message_with(
+        b'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="e"',
+        b"--e\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n"
+        b'--e\r\nContent-Type: application/octet-stream; name="encrypted.asc"\r\n'
+        b'Content-Disposition: inline; filename="encrypted.asc"\r\n\r\n'
+        + crlf(armored)
+        + b"\r\n--e--\r\n",
+    )
+
+
+def uuencoded(name: str, data: bytes, *, mode: int = 0o644) -> bytes:
+    """``data`` as uuencode(1) writes it: begin line, 45-byte lines, a backquote line, end."""
+    lines = [f"begin {mode:o} {name}\n".encode()]
+    lines += [binascii.b2a_uu(data[i : i + 45], backtick=True) for i in range(0, len(data), 45)]
+    return b"".join([*lines, b"`\nend\n"])
+
+
+def text_message(body: bytes, *, charset: str = "utf-8", name: str | None = None) -> bytes:
+    """A single-part text/plain message (a body, or with ``name`` a text attachment)."""
+    disposition = f'\nContent-Disposition: attachment; filename="{name}"' if name else ""
+    head = f"Content-Type: text/plain; charset={charset}\nContent-Transfer-Encoding: 8bit"
+    return message_with((head + disposition).encode(), crlf(body))

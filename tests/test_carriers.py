@@ -19,7 +19,7 @@ from py7zr import archiveinfo
 
 from dlp_proxy.inspect import Limits, inspect_file, inspect_message, sevenzip
 from dlp_proxy.inspect.model import Attachment
-from tests import carriers
+from tests import carriers, mailcorpus
 from tests.builders import csv_bytes, customers, message, xlsx_bytes
 
 ROWS = customers(24)
@@ -740,3 +740,180 @@ def test_tnef_in_a_message() -> None:
         ("winmail.dat", 0),
         ("winmail.dat/顧客.xlsx", len(ROWS)),
     ]
+
+
+# --- OpenPGP ----------------------------------------------------------------------------------
+
+
+def _pgp_key_attachment() -> bytes:
+    key = carriers._gpg("--armor", "--export", "sales@dealer.example.jp")
+    return carriers.attached("key.asc", key, "application/pgp-keys")
+
+
+def _armour_damaged() -> bytes:
+    armored = carriers.pgp_signed(CSV)
+    lines = armored.split(b"\n")
+    lines[4] = b"!!" + lines[4][2:]
+    return carriers.attached("list.csv.asc", b"\n".join(lines))
+
+
+PGP_CASES: list[tuple[str, Callable[[], bytes], Status]] = [
+    (
+        "pgp-mime-encrypted-to-a-key",
+        lambda: carriers.pgp_mime_encrypted(carriers.pgp_encrypted(CSV)),
+        [("encrypted.asc", "pgp", 0, "encrypted")],
+    ),
+    (
+        "pgp-mime-encrypted-with-a-passphrase",
+        lambda: carriers.pgp_mime_encrypted(carriers.pgp_encrypted(CSV, symmetric=True)),
+        [("encrypted.asc", "pgp", 0, "encrypted")],
+    ),
+    (
+        "binary-encrypted-file",
+        lambda: carriers.attached("list.csv.gpg", carriers.pgp_encrypted(CSV, armor=False)),
+        [("list.csv.gpg", "pgp", 0, "encrypted")],
+    ),
+    (
+        "binary-encrypted-file-without-a-telling-name",
+        lambda: carriers.attached("data.bin", carriers.pgp_encrypted(CSV, armor=False)),
+        [("data.bin", "pgp", 0, "encrypted")],
+    ),
+    (
+        "signed-armoured-file",
+        lambda: carriers.attached("list.csv.asc", carriers.pgp_signed(CSV)),
+        [("list.csv.asc", "pgp", 0, "read"), ("list.csv.asc/list.csv", "csv", len(ROWS), "read")],
+    ),
+    (
+        "signed-binary-file",
+        lambda: carriers.attached("list.csv.gpg", carriers.pgp_signed(CSV, armor=False)),
+        [("list.csv.gpg", "pgp", 0, "read"), ("list.csv.gpg/list.csv", "csv", len(ROWS), "read")],
+    ),
+    (
+        "signed-harmless",
+        lambda: carriers.attached("memo.txt.asc", carriers.pgp_signed(NOTES, name="memo.txt")),
+        [("memo.txt.asc", "pgp", 0, "read"), ("memo.txt.asc/memo.txt", "text", 0, "read")],
+    ),
+    (
+        "encrypted-block-in-a-body-and-a-list-after-it",
+        lambda: carriers.text_message(
+            b"Hello,\n\n" + carriers.pgp_encrypted(NOTES) + b"\nThe list:\n" + CSV
+        ),
+        [("part 1", "csv", len(ROWS), "encrypted")],
+    ),
+    (
+        "signed-block-in-a-body",
+        lambda: carriers.text_message(b"Hello,\n\n" + carriers.pgp_signed(CSV) + b"\nRegards\n"),
+        [("part 1", "text", 0, "read"), ("part 1/list.csv", "csv", len(ROWS), "read")],
+    ),
+    (
+        "clear-signed-list",
+        lambda: carriers.text_message(
+            carriers.pgp_signed(b"-- export --\n" + CSV + b"-- end --\n", clear=True)
+        ),
+        [("part 1", "csv", len(ROWS), "read")],
+    ),
+    (
+        "public-key-attached",
+        _pgp_key_attachment,
+        [("key.asc", "text", 0, "read")],
+    ),
+    (
+        "armour-with-bad-base64",
+        _armour_damaged,
+        [("list.csv.asc", "pgp", 0, "corrupt")],
+    ),
+    (
+        "signed-binary-cut-short",
+        lambda: carriers.attached("l.gpg", carriers.pgp_signed(CSV * 20, armor=False)[:-200]),
+        [("l.gpg", "pgp", 0, "corrupt")],
+    ),
+    (
+        "signed-compression-bomb",
+        lambda: carriers.attached(
+            "z.gpg", carriers.pgp_signed(bytes(100 << 20), armor=False, name="zeros.csv")
+        ),
+        [("z.gpg", "pgp", 0, "limit")],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"), [case[1:] for case in PGP_CASES], ids=[case[0] for case in PGP_CASES]
+)
+def test_openpgp(build: Callable[[], bytes], expected: Status) -> None:
+    attachments = inspect_message(built(build)).attachments
+    assert statuses(attachments) == expected
+    assert all(a.detail for a in attachments if a.unscannable)
+
+
+def test_pgp_signed_multipart_reads_the_content_and_the_signature_as_text() -> None:
+    raw = mailcorpus.pgp_signed()
+    assert statuses(inspect_message(raw).attachments) == [
+        ("s.csv", "csv", 12, "read"),
+        ("signature.asc", "text", 0, "read"),
+    ]
+
+
+# --- uuencode ---------------------------------------------------------------------------------
+
+
+def _uu_line_damaged() -> bytes:
+    lines = carriers.uuencoded("l.csv", CSV).split(b"\n")
+    lines[5] = lines[5][:30] + b"\x7f\x7f\x7f" + lines[5][33:]
+    return carriers.text_message(b"Hello\n" + b"\n".join(lines) + b"Regards\n")
+
+
+def _uu_cut() -> bytes:
+    block = carriers.uuencoded("l.csv", CSV)
+    return carriers.text_message(b"Hello\n" + block[: len(block) // 2] + b"\n\nRegards\n")
+
+
+UU_CASES: list[tuple[str, Callable[[], bytes], Status]] = [
+    (
+        "workbook-in-a-body",
+        lambda: carriers.text_message(
+            b"Hello,\nplease find it below.\n\n" + carriers.uuencoded("顧客.xlsx", XLSX) + b"Bye\n"
+        ),
+        [("part 1", "csv", 0, "read"), ("part 1/顧客.xlsx", "xlsx", len(ROWS), "read")],
+    ),
+    (
+        "in-a-part-typed-csv",
+        lambda: carriers.attached("list.csv", CSV + carriers.uuencoded("b.xlsx", XLSX), "text/csv"),
+        [("list.csv", "csv", len(ROWS), "read"), ("list.csv/b.xlsx", "xlsx", len(ROWS), "read")],
+    ),
+    (
+        "in-a-text-attachment",
+        lambda: carriers.text_message(carriers.uuencoded("l.csv", CSV), name="notes.txt"),
+        [("notes.txt", "csv", 0, "read"), ("notes.txt/l.csv", "csv", len(ROWS), "read")],
+    ),
+    (
+        "harmless",
+        lambda: carriers.text_message(b"Hi\n" + carriers.uuencoded("memo.txt", NOTES)),
+        [("part 1", "text", 0, "read"), ("part 1/memo.txt", "text", 0, "read")],
+    ),
+    (
+        "without-its-end",
+        _uu_cut,
+        [("part 1", "csv", 0, "read"), ("part 1/l.csv", "csv", 12, "corrupt")],  # half the rows
+    ),
+    (
+        "a-line-that-does-not-decode",
+        _uu_line_damaged,
+        # the 45 bytes lost are inside one address: that row keeps its name, phone and email
+        [("part 1", "csv", 0, "read"), ("part 1/l.csv", "csv", len(ROWS), "corrupt")],
+    ),
+    (
+        "the-word-begin-in-prose",
+        lambda: carriers.text_message(b"We begin 644 tests tomorrow.\nSee you then.\n"),
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"), [case[1:] for case in UU_CASES], ids=[case[0] for case in UU_CASES]
+)
+def test_uuencoded(build: Callable[[], bytes], expected: Status) -> None:
+    attachments = inspect_message(build()).attachments
+    assert statuses(attachments) == expected
+    assert all(a.detail for a in attachments if a.unscannable)

@@ -296,15 +296,17 @@ def _decompressor(kind: str) -> _Decompressor:
         return zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
     if kind == "zlib":
         return zlib.decompressobj()
+    if kind == "deflate":
+        return zlib.decompressobj(wbits=-zlib.MAX_WBITS)
     if kind == "bzip2":
         return bz2.BZ2Decompressor()
     return lzma.LZMADecompressor()
 
 
 def decompress(data: bytes, kind: str, budget: Budget) -> bytes:
-    """Expand a gzip, bzip2, xz or zlib stream (concatenated members too) a mebibyte at a
-    time, so a bomb is stopped by its ratio after a few of them and never more than the cap
-    is held."""
+    """Expand a gzip, bzip2, xz, zlib or raw deflate stream (concatenated members too) a
+    mebibyte at a time, so a bomb is stopped by its ratio after a few of them and never more
+    than the cap is held."""
     cap = budget.cap()
     max_ratio = budget.limits.max_ratio
     out = bytearray()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -27,9 +28,11 @@ from dlp_proxy.inspect import (
     mime,
     outlook,
     pdf,
+    pgp,
     sevenzip,
     tables,
     tnef,
+    uuencode,
 )
 from dlp_proxy.inspect.archives import Budget, Limits, Member
 from dlp_proxy.inspect.model import Attachment, ReadAs, Sheet, Unscannable
@@ -408,14 +411,71 @@ def _read_workbook(item: Item, data: bytes) -> None:
 
 
 def _read_delimited(item: Item, data: bytes) -> None:
-    item.tables(tables.read_delimited(data, name=item.name))
+    rest = _carried(item, data)
+    item.tables(tables.read_delimited(data if rest is None else rest, name=item.name))
 
 
 def _read_text(item: Item, data: bytes) -> None:
-    if len(data) > tables.SAMPLE and tables.looks_delimited(data, everywhere=True):
-        item.tables(tables.read_delimited(data, name=item.name))  # a table past the sample
+    rest = _carried(item, data)
+    if rest is not None and tables.looks_delimited(rest):
+        item.tables(tables.read_delimited(rest, name=item.name))  # the text around the blocks
+        return
+    text = data if rest is None else rest
+    if len(text) > tables.SAMPLE and tables.looks_delimited(text, everywhere=True):
+        item.tables(tables.read_delimited(text, name=item.name))  # a table past the sample
     else:
         item.prose()
+
+
+def _carried(item: Item, data: bytes) -> bytes | None:
+    """What text carries besides text: uuencoded files (read as files inside), armoured PGP
+    messages (signed ones read, encrypted ones reported), clear-signed text (unwrapped).
+    Returns the text that remains, or None when there was nothing of the kind."""
+    rest = data
+    found = uuencode.blocks(rest)
+    for block in found:
+        item.budget.take_member()
+        item.file(block.name, block.data, damage=block.problem)
+    if found:
+        rest = uuencode.without(rest, found)
+    if b"-----BEGIN PGP " not in rest:
+        return rest if found else None
+    unsigned = pgp.clear_signed(rest)
+    spans = pgp.message_blocks(rest if unsigned is None else unsigned)
+    rest = rest if unsigned is None else unsigned
+    for start, end in spans:
+        _pgp_message(item, rest[start:end], embedded=True)
+    if spans:
+        pieces = [
+            rest[stop:start] for (_, stop), (start, _) in itertools.pairwise([(0, 0), *spans])
+        ]
+        rest = b"".join([*pieces, rest[spans[-1][1] :]])
+    return rest if found or spans or unsigned is not None else None
+
+
+def _read_pgp(item: Item, data: bytes) -> None:
+    spans = pgp.message_blocks(data)
+    if len(spans) == 1 and not (data[: spans[0][0]] + data[spans[0][1] :]).strip():
+        _pgp_message(item, data, embedded=False)  # one armoured message and nothing else
+    elif spans:
+        _read_text(item, data)  # armoured blocks and text around them
+    else:
+        _pgp_message(item, data, embedded=False)  # binary packets
+
+
+def _pgp_message(item: Item, data: bytes, *, embedded: bool) -> None:
+    """An OpenPGP message: its literal data read as a file inside when it is only signed or
+    compressed; encrypted, damaged or unknown ones reported (as damage when the message is a
+    block in a text, whose other text is still read)."""
+    try:
+        literal = pgp.read_message(data, item.budget)
+    except Unscannable as problem:
+        if not embedded:
+            raise
+        item.damage(Unscannable(problem.reason, f"PGP message in the text: {problem.detail}"))
+        return
+    name = literal.name or ("message.txt" if embedded else _unwrapped_pgp_name(item.name))
+    item.file(name, literal.data)
 
 
 def _read_markup(item: Item, data: bytes) -> None:
@@ -553,7 +613,7 @@ READERS: dict[filetype.Family, Reader] = {
     "msg": _read_msg,
     "ole-object": _not_read_yet,
     "pkcs7": _read_pkcs7,
-    "pgp": _not_read_yet,
+    "pgp": _read_pgp,
     "media": _read_media,
 }
 
@@ -582,6 +642,11 @@ def _unwrapped_name(name: str, kind: str) -> str:
             stem = name[: -len(suffix)]
             return f"{stem}.tar" if suffix.startswith(".t") else stem
     return "content"
+
+
+def _unwrapped_pgp_name(name: str) -> str:
+    stem, dot, suffix = name.rpartition(".")
+    return stem if dot and stem and suffix.lower() in ("gpg", "pgp", "asc") else "content"
 
 
 def _unwrapped_p7_name(name: str) -> str:

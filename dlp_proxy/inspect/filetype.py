@@ -13,6 +13,7 @@ from typing import Literal
 import msoffcrypto
 import olefile
 
+from dlp_proxy.inspect import pgp
 from dlp_proxy.inspect.archives import open_zip
 from dlp_proxy.inspect.model import Unscannable
 
@@ -135,6 +136,7 @@ _EXTENSIONS = {
     "p7c": "pkcs7",
     "gpg": "pgp",
     "pgp": "pgp",
+    "asc": "pgp",
     "docx": "docx",
     "pptx": "pptx",
     "pdf": "pdf",
@@ -240,13 +242,13 @@ def sniff(
         if binary.family == "media":
             return _media(data, binary, hinted)
         return binary
+    if "pgp" in hinted and _openpgp_packet(data):
+        return FileType("pgp", "pgp")  # a signed or compressed message named .gpg
     if looks_like_message(data, hinted="eml" in hinted):
         return FileType("eml", "message")
     found = _text_type(data, hinted, looks_delimited)
     if found is not None:
         return found
-    if "pgp" in hinted and _openpgp_packet(data):
-        return FileType("pgp", "pgp")
     return FileType(
         "binary", "other", Unscannable("unsupported", "binary content of no format we know")
     )
@@ -318,8 +320,9 @@ def binary_type(data: bytes) -> FileType | None:
     for magic, kind in UNSUPPORTED_ARCHIVES.items():
         if data.startswith(magic):
             return _unsupported(kind)
-    if _is_cms(data):
-        return FileType("pkcs7", "pkcs7")
+    sealed = _sealed_type(data)
+    if sealed is not None:
+        return sealed
     for magic, kind in _EXECUTABLES.items():
         if data.startswith(magic):
             if _is_zip_at_end(data):
@@ -346,6 +349,15 @@ def _media_type(data: bytes) -> FileType | None:
         return FileType("bmp", "media")
     if len(data) >= 4 and data[0] == 0xFF and data[1] & 0xF6 == 0xF2:  # MPEG audio, ADTS
         return FileType("mp3", "media")
+    return None
+
+
+def _sealed_type(data: bytes) -> FileType | None:
+    """S/MIME (CMS) and encrypted OpenPGP messages, recognised by their structure."""
+    if _is_cms(data):
+        return FileType("pkcs7", "pkcs7")
+    if pgp.starts_encrypted_message(data):
+        return FileType("pgp", "pgp")
     return None
 
 

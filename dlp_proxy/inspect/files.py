@@ -10,6 +10,7 @@ with a reason.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import itertools
@@ -35,7 +36,7 @@ from dlp_proxy.inspect import (
     uuencode,
 )
 from dlp_proxy.inspect.archives import Budget, Limits, Member
-from dlp_proxy.inspect.model import Attachment, ReadAs, Sheet, Unscannable
+from dlp_proxy.inspect.model import Attachment, ReadAs, Sheet, Unscannable, UnscannableReason
 from dlp_proxy.inspect.vocabulary import Vocabulary
 
 # Excel opens files locked with this password without asking; so do we.
@@ -443,8 +444,16 @@ def _carried(item: Item, data: bytes) -> bytes | None:
     unsigned = pgp.clear_signed(rest)
     spans = pgp.message_blocks(rest if unsigned is None else unsigned)
     rest = rest if unsigned is None else unsigned
+    problems: dict[tuple[UnscannableReason, str], int] = {}
     for start, end in spans:
-        _pgp_message(item, rest[start:end], embedded=True)
+        item.budget.take_member()
+        problem = _pgp_message(item, rest[start:end], embedded=True)
+        if problem is not None:
+            key = (problem.reason, problem.detail)
+            problems[key] = problems.get(key, 0) + 1
+    for (reason, detail), count in problems.items():
+        blocks = "a PGP message" if count == 1 else f"{count} PGP messages"
+        item.damage(Unscannable(reason, f"{blocks} in the text: {detail}"))
     if spans:
         pieces = [
             rest[stop:start] for (_, stop), (start, _) in itertools.pairwise([(0, 0), *spans])
@@ -463,19 +472,19 @@ def _read_pgp(item: Item, data: bytes) -> None:
         _pgp_message(item, data, embedded=False)  # binary packets
 
 
-def _pgp_message(item: Item, data: bytes, *, embedded: bool) -> None:
+def _pgp_message(item: Item, data: bytes, *, embedded: bool) -> Unscannable | None:
     """An OpenPGP message: its literal data read as a file inside when it is only signed or
-    compressed; encrypted, damaged or unknown ones reported (as damage when the message is a
-    block in a text, whose other text is still read)."""
+    compressed; encrypted, damaged or unknown ones raise, or when the message is a block in
+    a text (whose other text is still read) come back as the problem."""
     try:
         literal = pgp.read_message(data, item.budget)
     except Unscannable as problem:
         if not embedded:
             raise
-        item.damage(Unscannable(problem.reason, f"PGP message in the text: {problem.detail}"))
-        return
+        return problem
     name = literal.name or ("message.txt" if embedded else _unwrapped_pgp_name(item.name))
     item.file(name, literal.data)
+    return None
 
 
 def _read_markup(item: Item, data: bytes) -> None:
@@ -560,12 +569,8 @@ def _read_outlook(item: Item, ole: outlook.Ole, storage: outlook.Storage) -> Non
     _bodies(item, found.body)
     for attached in found.attachments:
         if attached.message is not None:
-            inner = attached.message
-            item.part(
-                attached.name,
-                filetype.FileType("msg", "msg"),
-                lambda inside, inner=inner: _read_outlook(inside, ole, inner),  # type: ignore[misc]
-            )
+            embedded = functools.partial(_read_outlook, ole=ole, storage=attached.message)
+            item.part(attached.name, filetype.FileType("msg", "msg"), embedded)
         elif attached.data is not None:
             item.file(attached.name, attached.data)
         else:

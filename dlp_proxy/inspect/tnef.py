@@ -95,7 +95,7 @@ def read_tnef(data: bytes, budget: Budget) -> Tnef:
     while offset < len(data):
         budget.check()
         if len(data) - offset < _ATTRIBUTE.size + _CHECKSUM.size:
-            found.damage.append(Unscannable("corrupt", "TNEF stream ends inside an attribute"))
+            found.damaged(Unscannable("corrupt", "TNEF stream ends inside an attribute"))
             break
         level, identifier, length = _ATTRIBUTE.unpack_from(data, offset)
         start = offset + _ATTRIBUTE.size
@@ -104,7 +104,7 @@ def read_tnef(data: bytes, budget: Budget) -> Tnef:
         if end + _CHECKSUM.size > len(data):
             problem = Unscannable("corrupt", "TNEF attribute cut short (truncated?)")
             if level == _LEVEL_ATTACHMENT:
-                found.damage.append(problem)  # later attachments may be missing altogether
+                found.damaged(problem)  # later attachments may be missing altogether
             value, offset = data[start:], len(data)
         else:
             value = data[start:end]
@@ -116,7 +116,7 @@ def read_tnef(data: bytes, budget: Budget) -> Tnef:
             found.add(level, identifier & 0xFFFF, value, problem, budget)
         except _Damaged as unreadable:
             reason = f"TNEF property list unreadable ({unreadable})"
-            found.damage.append(Unscannable("corrupt", reason))
+            found.damaged(Unscannable("corrupt", reason))
     codepage = _codepage(found.message) or found.oem_codepage
     body = _body(found.message, found.legacy_body, codepage, budget, found.damage)
     attachments = tuple(
@@ -136,6 +136,11 @@ class _Found:
     attachments: list[_Attachment] = field(default_factory=list)
     damage: list[Unscannable] = field(default_factory=list)
 
+    def damaged(self, problem: Unscannable) -> None:
+        """Note a problem once, however many attributes have it."""
+        if all(problem.detail != seen.detail for seen in self.damage):
+            self.damage.append(problem)
+
     def add(
         self, level: int, attribute: int, value: bytes, problem: Unscannable | None, budget: Budget
     ) -> None:
@@ -149,7 +154,7 @@ class _Found:
             _attachment_attribute(attachment, attribute, value)
             return
         if problem is not None:
-            self.damage.append(problem)
+            self.damaged(problem)
         if attribute == _MSG_PROPS:
             self.message.update(_properties(value))
         elif attribute == _BODY:
@@ -184,7 +189,7 @@ def _properties(data: bytes) -> dict[int, tuple[int, bytes]]:
         multiple = bool(kind & _MULTIPLE)
         kind &= ~_MULTIPLE
         if kind not in _VARIABLE and kind not in _FIXED_SIZES:
-            raise _Damaged(f"unknown property type 0x{kind:04X}")
+            raise _Damaged("a property of unknown type")
         # Strings, binaries and objects carry a count even when single-valued.
         values = cursor.count(4) if multiple or kind in _VARIABLE else 1
         first: bytes | None = None
@@ -226,7 +231,7 @@ class _Cursor:
         """A count of things of at least ``smallest`` bytes, refused when they cannot fit."""
         value = self.uint32()
         if value * smallest > len(self.data) - self.offset:
-            raise _Damaged(f"a count of {value} does not fit the attribute")
+            raise _Damaged("a count too large for its attribute")
         return value
 
 

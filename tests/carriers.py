@@ -323,7 +323,7 @@ def smime_multipart_signed(content: bytes) -> bytes:
 PT_LONG, PT_OBJECT, PT_STRING8, PT_UNICODE, PT_BINARY = 0x0003, 0x000D, 0x001E, 0x001F, 0x0102
 # Property flags: readable and writable (MS-OXMSG 2.4.2.1).
 _FLAGS = 0x00000006
-MsgAttachment = tuple[str, bytes | None] | tuple[str, bytes | None, int]
+MsgAttachment = tuple[str, bytes | None] | tuple[str, "bytes | cfb.Tree | None", int]
 
 
 def msg_bytes(
@@ -339,10 +339,12 @@ def msg_bytes(
     """An Outlook .msg file, written as MS-OXMSG lays it out in an OLE compound file.
 
     ``attachments`` are (name, content) or (name, content, attach method): content None
-    leaves out the data stream, method 6 stores it as an OLE object storage, 2 makes it an
-    attachment by reference. ``embedded`` are (display name, ``msg_tree(..., top=False)``)
-    attached as messages (method 5). ``codepage`` writes the bodies and names as 8-bit
-    strings (PT_STRING8) in that Windows code page instead of UTF-16.
+    leaves out the data stream; method 6 stores an OLE object storage, the content wrapped as
+    the Windows Packager does (Ole10Native) or, given a storage tree ({"Package": xlsx},
+    {"Workbook": ...}), that tree; method 2 makes it an attachment by reference.
+    ``embedded`` are (display name, ``msg_tree(..., top=False)``) attached as messages
+    (method 5). ``codepage`` writes the bodies and names as 8-bit strings (PT_STRING8) in
+    that Windows code page instead of UTF-16.
     """
     tree = msg_tree(
         body=body,
@@ -382,7 +384,7 @@ def msg_tree(
         variable.append((0x1009, PT_BINARY, compressed_rtf.compress(rtf)))
     if codepage is not None:
         fixed.append((0x3FFD, PT_LONG, codepage))
-    items: list[tuple[str, bytes | None, int] | tuple[str, cfb.Tree, int]] = []
+    items: list[tuple[str, bytes | cfb.Tree | None, int]] = []
     for spec in attachments:
         name, data = spec[0], spec[1]
         items.append((name, data, spec[2] if len(spec) == 3 else 1))

@@ -486,9 +486,19 @@ MSG_CASES: list[tuple[str, Callable[[], bytes], Status]] = [
         ],
     ),
     (
-        "ole-object-storage",
-        lambda: carriers.msg_bytes(attachments=[("顧客.xlsx", XLSX, 6)]),
-        [("r.msg", "msg", 0, "read"), ("r.msg/顧客.xlsx", "xlsx", 0, "unsupported")],
+        "file-packaged-as-an-ole-object",
+        lambda: carriers.msg_bytes(attachments=[("顧客.csv", CSV, 6)]),
+        [("r.msg", "msg", 0, "read"), ("r.msg/顧客.csv", "csv", len(ROWS), "read")],
+    ),
+    (
+        "workbook-embedded-as-an-ooxml-object",
+        lambda: carriers.msg_bytes(attachments=[("Book1", {"Package": XLSX}, 6)]),
+        [("r.msg", "msg", 0, "read"), ("r.msg/Book1", "xlsx", len(ROWS), "read")],
+    ),
+    (
+        "ole-object-of-another-kind",
+        lambda: carriers.msg_bytes(attachments=[("Book1", {"Workbook": b"\x09\x08" * 8}, 6)]),
+        [("r.msg", "msg", 0, "read"), ("r.msg/Book1", "unknown", 0, "unsupported")],
     ),
     (
         "attached-by-reference",

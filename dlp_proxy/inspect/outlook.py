@@ -21,6 +21,7 @@ ROOT: Storage = ()
 _PROPERTIES = "__properties_version1.0"
 _ATTACHMENT = "__attach_version1.0_#"
 _EMBEDDED = "__substg1.0_3701000D"
+_OLE10_NATIVE = "\x01Ole10Native"
 # The header before the property entries: the top-level message, an embedded message, and
 # attachment or recipient storages (MS-OXMSG 2.4.1).
 _TOP_HEADER, _EMBEDDED_HEADER, _OTHER_HEADER = 32, 24, 8
@@ -201,8 +202,7 @@ def _attachment(
             return Attached(name, problem=Unscannable("corrupt", "embedded message missing"))
         return Attached(_with_suffix(name, ".msg"), message=(*storage, _EMBEDDED))
     if method == mapi.OLE_STORAGE:
-        stored = Unscannable("unsupported", "OLE object stored in an Outlook message is not read")
-        return Attached(name, problem=stored)
+        return _ole_object(tree, (*storage, _EMBEDDED), name, budget)
     if method in mapi.BY_REFERENCE:
         linked = Unscannable(
             "unsupported", "attachment by reference: only a link is in the message"
@@ -218,6 +218,45 @@ def _attachment(
     except Unscannable as problem:
         return Attached(name, problem=problem)
     return Attached(name, data=data)
+
+
+def _ole_object(tree: _Tree, storage: Storage, name: str, budget: Budget) -> Attached:
+    """An OLE object stored as a storage (attach method 6): the file it wraps when it is one
+    the Packager or OOXML embedding stores whole; others (an Excel 97-2003 workbook embedded
+    as an object) are not rebuilt into files here."""
+    try:
+        if tree.has(storage, "Package"):  # an OOXML document: the file itself
+            return Attached(name, data=tree.read(storage, "Package", budget))
+        if tree.has(storage, "CONTENTS"):  # a PDF and others stored whole
+            return Attached(name, data=tree.read(storage, "CONTENTS", budget))
+        if tree.has(storage, _OLE10_NATIVE):
+            label, data = _packaged(tree.read(storage, _OLE10_NATIVE, budget))
+            return Attached(label or name, data=data)
+    except Unscannable as problem:
+        return Attached(name, problem=problem)
+    if not any(path[: len(storage)] == storage for path in tree.entries):
+        return Attached(name, problem=Unscannable("corrupt", "OLE object storage missing"))
+    return Attached(name, problem=Unscannable("unsupported", "OLE object of a kind not read"))
+
+
+def _packaged(data: bytes) -> tuple[str | None, bytes]:
+    """The label and file of an Ole10Native stream (a file wrapped by the Windows Packager):
+    size, flags, label and source path (NUL-terminated), four bytes, the length and text of a
+    temporary path, the file's size and bytes."""
+    try:
+        label_end = data.index(b"\x00", 6)
+        path_end = data.index(b"\x00", label_end + 1)
+        offset = path_end + 1 + 4
+        (temporary,) = struct.unpack_from("<I", data, offset)
+        offset += 4 + temporary
+        (size,) = struct.unpack_from("<I", data, offset)
+    except (ValueError, struct.error):
+        raise Unscannable("corrupt", "OLE packaged file unreadable") from None
+    content = data[offset + 4 : offset + 4 + size]
+    if len(content) != size:
+        raise Unscannable("corrupt", "OLE packaged file cut short")
+    label = mapi.string8(data[6:label_end], None).replace("\\", "/").rsplit("/", 1)[-1]
+    return label.strip() or None, content
 
 
 def _attachment_name(

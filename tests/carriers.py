@@ -637,7 +637,7 @@ def _forget_gnupg(home: Path) -> None:
     gpgconf = shutil.which("gpgconf")
     if gpgconf is not None:
         subprocess.run(
-            [gpgconf, "--homedir", str(home), "--kill", "gpg-agent"],
+            [gpgconf, "--homedir", str(home), "--kill", "all"],
             capture_output=True,
             check=False,
             timeout=30,
@@ -671,6 +671,11 @@ def pgp_signed(
         return _gpg("--clearsign", "--output", "-", stdin=data)
     args = ["--set-filename", name, "--output", "-", "--sign"]
     return _gpg(*(["--armor", *args] if armor else args), stdin=data)
+
+
+def pgp_public_key() -> bytes:
+    """Our public key, armoured (what application/pgp-keys parts carry)."""
+    return _gpg("--armor", "--export", "sales@dealer.example.jp")
 
 
 def pgp_mime_encrypted(armored: bytes) -> bytes:

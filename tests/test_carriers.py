@@ -756,8 +756,7 @@ def test_tnef_in_a_message() -> None:
 
 
 def _pgp_key_attachment() -> bytes:
-    key = carriers._gpg("--armor", "--export", "sales@dealer.example.jp")
-    return carriers.attached("key.asc", key, "application/pgp-keys")
+    return carriers.attached("key.asc", carriers.pgp_public_key(), "application/pgp-keys")
 
 
 def _armour_damaged() -> bytes:
@@ -873,6 +872,13 @@ def _uu_line_damaged() -> bytes:
     return carriers.text_message(b"Hello\n" + b"\n".join(lines) + b"Regards\n")
 
 
+def _uu_trailing_garbage() -> bytes:
+    """Characters after each full line, as some encoders add (uudecode ignores them)."""
+    lines = carriers.uuencoded("l.csv", CSV).split(b"\n")
+    lines = [line + b"XYZ" if line.startswith(b"M") else line for line in lines]
+    return carriers.text_message(b"Hello\n" + b"\n".join(lines))
+
+
 def _uu_cut() -> bytes:
     block = carriers.uuencoded("l.csv", CSV)
     return carriers.text_message(b"Hello\n" + block[: len(block) // 2] + b"\n\nRegards\n")
@@ -900,6 +906,11 @@ UU_CASES: list[tuple[str, Callable[[], bytes], Status]] = [
         "harmless",
         lambda: carriers.text_message(b"Hi\n" + carriers.uuencoded("memo.txt", NOTES)),
         [("part 1", "text", 0, "read"), ("part 1/memo.txt", "text", 0, "read")],
+    ),
+    (
+        "trailing-garbage-on-its-lines",
+        _uu_trailing_garbage,
+        [("part 1", "csv", 0, "read"), ("part 1/l.csv", "csv", len(ROWS), "read")],
     ),
     (
         "without-its-end",

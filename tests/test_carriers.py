@@ -938,3 +938,24 @@ def test_uuencoded(build: Callable[[], bytes], expected: Status) -> None:
     attachments = inspect_message(build()).attachments
     assert statuses(attachments) == expected
     assert all(a.detail for a in attachments if a.unscannable)
+
+
+@pytest.mark.parametrize(
+    ("build", "name"),
+    [
+        (lambda files: carriers.msg_bytes(attachments=files), "r.msg"),
+        (lambda files: carriers.tnef_bytes(attachments=files), "winmail.dat"),
+    ],
+    ids=["msg", "tnef"],
+)
+def test_attachments_count_against_the_member_limit(
+    build: Callable[[list[tuple[str, bytes]]], bytes], name: str
+) -> None:
+    files = [(f"{i}.csv", CSV + str(i).encode()) for i in range(5)]
+    attachments = inspect_file(build(files), name, limits=Limits(max_members=3))
+    assert [(a.path, a.personal_rows, a.unscannable) for a in attachments] == [
+        (name, 0, "limit"),
+        (f"{name}/0.csv", len(ROWS), None),
+        (f"{name}/1.csv", len(ROWS), None),
+        (f"{name}/2.csv", len(ROWS), None),
+    ]

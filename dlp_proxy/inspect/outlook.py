@@ -78,10 +78,14 @@ def read_message(ole: Ole, storage: Storage, budget: Budget) -> Message:
             raise
         # A message without fixed properties still has its bodies and attachments.
     body = _body(tree, storage, codepage, budget, damage)
-    attachments = [
-        _attachment(tree, (*storage, name), codepage, budget, number)
-        for number, name in enumerate(tree.children(storage, _ATTACHMENT), 1)
-    ]
+    attachments: list[Attached] = []
+    for number, name in enumerate(tree.children(storage, _ATTACHMENT), 1):
+        try:
+            budget.take_member()
+        except Unscannable as exhausted:  # the attachments before it are still read
+            damage.append(exhausted)
+            break
+        attachments.append(_attachment(tree, (*storage, name), codepage, budget, number))
     return Message(body, tuple(attachments), tuple(damage))
 
 
@@ -187,7 +191,6 @@ def _body(
 def _attachment(
     tree: _Tree, storage: Storage, codepage: int | None, budget: Budget, number: int
 ) -> Attached:
-    budget.take_member()
     name = _attachment_name(tree, storage, codepage, budget) or f"attachment {number}"
     try:
         fixed = _fixed_properties(tree.read(storage, _PROPERTIES, budget), _OTHER_HEADER)
@@ -234,7 +237,7 @@ def _ole_object(tree: _Tree, storage: Storage, name: str, budget: Budget) -> Att
             return Attached(label or name, data=data)
     except Unscannable as problem:
         return Attached(name, problem=problem)
-    if not any(path[: len(storage)] == storage for path in tree.entries):
+    if storage not in tree.entries:
         return Attached(name, problem=Unscannable("corrupt", "OLE object storage missing"))
     return Attached(name, problem=Unscannable("unsupported", "OLE object of a kind not read"))
 

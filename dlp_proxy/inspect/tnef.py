@@ -117,6 +117,9 @@ def read_tnef(data: bytes, budget: Budget) -> Tnef:
         except _Damaged as unreadable:
             reason = f"TNEF property list unreadable ({unreadable})"
             found.damaged(Unscannable("corrupt", reason))
+        except Unscannable as exhausted:  # a shared limit: what was read so far still counts
+            found.damaged(exhausted)
+            break
     codepage = _codepage(found.message) or found.oem_codepage
     body = _body(found.message, found.legacy_body, codepage, budget, found.damage)
     attachments = tuple(

@@ -72,7 +72,8 @@ class Item:
     """One file being inspected: what a reader reports through.
 
     A reader calls ``tables`` (sheets it read), ``text`` (text it extracted), ``file`` /
-    ``member`` / ``message`` (files inside, each inspected in turn), ``not_applicable``, or
+    ``member`` / ``message`` (files inside, each inspected in turn), ``part`` (a part inside
+    with no bytes of its own, read by a function of the reader's), ``not_applicable``, or
     ``damage`` (a problem that costs part of the file, reading goes on); it raises
     ``Unscannable`` when the file cannot be read at all.
     """

@@ -959,3 +959,17 @@ def test_attachments_count_against_the_member_limit(
         (f"{name}/1.csv", len(ROWS), None),
         (f"{name}/2.csv", len(ROWS), None),
     ]
+
+
+@pytest.mark.parametrize("solid", [True, False], ids=["solid", "one-block-per-file"])
+def test_seven_zip_expanded_batch_by_batch(monkeypatch: pytest.MonkeyPatch, solid: bool) -> None:
+    """With batches of one block, every block is expanded by a fresh py7zr pass."""
+    monkeypatch.setattr(sevenzip, "_BATCH_BYTES", 1)
+    files = [("a.csv", CSV), ("b.txt", NOTES), ("c.tsv", CSV.replace(b",", b"\t"))]
+    data = built(lambda: carriers.seven_zip_bytes(files, solid=solid))
+    assert [(a.path, a.personal_rows, a.unscannable) for a in inspect_file(data, "a.7z")] == [
+        ("a.7z", 0, None),
+        ("a.7z/a.csv", len(ROWS), None),
+        ("a.7z/b.txt", 0, None),
+        ("a.7z/c.tsv", len(ROWS), None),
+    ]

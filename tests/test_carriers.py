@@ -339,6 +339,19 @@ SMIME_CASES: list[tuple[str, Callable[[], bytes], Status]] = [
         [("smime.p7m", "pkcs7", 0, "read"), ("smime.p7m/memo.txt", "text", 0, "read")],
     ),
     (
+        "signed-text-quoting-a-pem-certificate",
+        lambda: carriers.smime_message(
+            carriers.smime_signed(
+                b"Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n"
+                b"Content-Type: text/plain\r\n\r\nMy certificate:\r\n"
+                b"-----BEGIN CERTIFICATE-----\r\nMIIB\r\n-----END CERTIFICATE-----\r\n"
+                b"--q\r\nContent-Type: text/csv; name=l.csv\r\n\r\n" + CSV + b"\r\n--q--\r\n"
+            ),
+            smime_type="signed-data",
+        ),
+        [("smime.p7m", "pkcs7", 0, "read"), ("smime.p7m/l.csv", "csv", len(ROWS), "read")],
+    ),
+    (
         "detached-signature",
         lambda: carriers.smime_multipart_signed(ENTITY),
         [("顧客.xlsx", "xlsx", len(ROWS), "read"), ("smime.p7s", "pkcs7", 0, "not-applicable")],

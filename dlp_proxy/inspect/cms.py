@@ -64,10 +64,11 @@ def read_cms(data: bytes, budget: Budget) -> Content:
 
 
 def _unarmored(data: bytes) -> bytes:
-    if not pem.detect(data):
-        return data
+    text = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text.startswith(b"-----BEGIN"):
+        return data  # DER or BER (pem.detect would also look for armour inside the content)
     try:
-        _name, _headers, der = pem.unarmor(data.lstrip(b"\xef\xbb\xbf \t\r\n"))
+        _name, _headers, der = pem.unarmor(text)
     except Exception as exc:
         raise Unscannable("corrupt", f"PEM armour unreadable ({type(exc).__name__})") from None
     return bytes(der)

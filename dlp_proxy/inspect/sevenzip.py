@@ -187,7 +187,7 @@ def _coder_problem(folder: archiveinfo.Folder) -> Unscannable | None:
         if method not in _BOUNDED:
             name = _NAMES.get(method, f"0x{method.hex()}")
             return Unscannable("unsupported", f"7z compression method {name} is not opened")
-    memory = max(_working_memory(coder) for coder in folder.coders)
+    memory = max((_working_memory(coder) for coder in folder.coders), default=0)
     if memory > MAX_DECODER_MEMORY:
         return Unscannable(
             "limit",

@@ -14,6 +14,7 @@ import base64
 import binascii
 import functools
 import os
+import random
 import shutil
 import struct
 import subprocess
@@ -160,7 +161,7 @@ def mime_entity(
 ) -> bytes:
     """A MIME entity with no message headers (what S/MIME signs, encrypts or compresses):
     a text body and the attachments (name, content) base64-encoded."""
-    entity = MIMEMultipart()
+    entity = MIMEMultipart(boundary="=_carrier_part")
     del entity["MIME-Version"]
     entity.attach(MIMEText(body, "plain", "utf-8"))
     for name, data in attachments:
@@ -245,6 +246,25 @@ def smime_compressed(content: bytes) -> bytes:
                         "content_type": "data",
                         "content": zlib.compress(content),
                     },
+                }
+            ),
+        }
+    )
+    return bytes(info.dump())
+
+
+def cms_signed_data(content: bytes) -> bytes:
+    """A CMS signed-data holding ``content`` with no signer (asn1crypto): the same bytes on
+    every run, for fuzz seeds; tests of behaviour use ``smime_signed``."""
+    info = cms.ContentInfo(
+        {
+            "content_type": "signed_data",
+            "content": cms.SignedData(
+                {
+                    "version": "v1",
+                    "digest_algorithms": [],
+                    "encap_content_info": {"content_type": "data", "content": content},
+                    "signer_infos": [],
                 }
             ),
         }
@@ -688,6 +708,37 @@ def pgp_mime_encrypted(armored: bytes) -> bytes:
         b'Content-Disposition: inline; filename="encrypted.asc"\r\n\r\n'
         + crlf(armored)
         + b"\r\n--e--\r\n",
+    )
+
+
+def openpgp_packet(tag: int, body: bytes) -> bytes:
+    """One OpenPGP packet in the new format (RFC 4880 4.2.2), with a five-byte length."""
+    return bytes([0xC0 | tag, 0xFF]) + struct.pack(">I", len(body)) + body
+
+
+def openpgp_literal(data: bytes, *, name: str = "list.csv", compressed: bool = True) -> bytes:
+    """An OpenPGP message of literal data, zlib-compressed unless told otherwise, written
+    packet by packet: the same bytes on every run (gpg's carry a time and a fresh
+    signature), for fuzz seeds; tests of behaviour use ``pgp_signed``."""
+    literal = openpgp_packet(11, b"b" + bytes([len(name)]) + name.encode() + bytes(4) + data)
+    if not compressed:
+        return literal
+    return openpgp_packet(8, b"\x02" + zlib.compress(literal))
+
+
+def openpgp_encrypted(seed: int = 0) -> bytes:
+    """A symmetric-key session key packet and encrypted data of seeded random bytes: shaped
+    as gpg --symmetric writes it, the same on every run."""
+    rng = random.Random(seed)
+    skesk = bytes.fromhex("04090302") + rng.randbytes(8) + b"\x60"  # v4, AES-256, S2K
+    return openpgp_packet(3, skesk) + openpgp_packet(18, b"\x01" + rng.randbytes(120))
+
+
+def armored(data: bytes, *, kind: str = "MESSAGE") -> bytes:
+    """OpenPGP armour around ``data`` (the CRC-24 line left out, as readers allow)."""
+    body = base64.encodebytes(data)
+    return (
+        f"-----BEGIN PGP {kind}-----\n\n".encode() + body + f"-----END PGP {kind}-----\n".encode()
     )
 
 

@@ -986,3 +986,28 @@ def test_seven_zip_expanded_batch_by_batch(monkeypatch: pytest.MonkeyPatch, soli
         ("a.7z/b.txt", 0, None),
         ("a.7z/c.tsv", len(ROWS), None),
     ]
+
+
+@pytest.mark.parametrize(
+    ("build", "name", "kind"),
+    [
+        (lambda body: carriers.msg_bytes(body=body), "r.msg", "msg"),
+        (lambda body: carriers.tnef_bytes(body=body), "winmail.dat", "tnef"),
+    ],
+    ids=["msg", "tnef"],
+)
+def test_bodies_of_outlook_files_are_read_like_mail_bodies(
+    build: Callable[[str], bytes], name: str, kind: str
+) -> None:
+    """A uuencoded file and an encrypted PGP block in the plain body; a list far down it."""
+    carrying = "Hello\n" + carriers.uuencoded("顧客.xlsx", XLSX).decode() + "Bye\n"
+    assert summary(inspect_file(build(carrying), name)) == [
+        (name, kind, 0, None),
+        (f"{name}/顧客.xlsx", "xlsx", len(ROWS), None),
+    ]
+    sealed = "Hi\n" + carriers.armored(carriers.openpgp_encrypted()).decode()
+    [body] = inspect_file(build(sealed), name)
+    assert body.unscannable == "encrypted"
+    far_down = "本日はお世話になりました。\n" * 4000 + CSV.decode()
+    [body] = inspect_file(build(far_down), name)
+    assert body.personal_rows == len(ROWS)

@@ -417,12 +417,15 @@ def _read_delimited(item: Item, data: bytes) -> None:
     item.tables(tables.read_delimited(data if rest is None else rest, name=item.name))
 
 
-def _read_text(item: Item, data: bytes) -> None:
+def _read_text(item: Item, data: bytes, *, sniffed: bool = True) -> None:
+    """Text: what it carries (``_carried``), then its table if it holds one. ``sniffed`` when
+    filetype.sniff ran the table check on these bytes already (not so for the text around
+    blocks, or a message body taken out of a TNEF or Outlook file)."""
     rest = _carried(item, data)
-    if rest is not None and tables.looks_delimited(rest):
-        item.tables(tables.read_delimited(rest, name=item.name))  # the text around the blocks
-        return
     text = data if rest is None else rest
+    if (rest is not None or not sniffed) and tables.looks_delimited(text):
+        item.tables(tables.read_delimited(text, name=item.name))
+        return
     if len(text) > tables.SAMPLE and tables.looks_delimited(text, everywhere=True):
         item.tables(tables.read_delimited(text, name=item.name))  # a table past the sample
     else:
@@ -586,7 +589,7 @@ def _bodies(item: Item, body: mapi.Body) -> None:
     """The bodies of a message in a TNEF or Outlook file: plain text read as this file's text;
     HTML and RTF as files inside, read by their own readers."""
     if body.text is not None:
-        item.text(body.text)
+        _read_text(item, body.text.encode("utf-8", "surrogatepass"), sniffed=False)
     if body.html is not None:
         item.file("body.html", body.html)
     if body.rtf is not None:

@@ -19,7 +19,7 @@ from py7zr import archiveinfo
 
 from dlp_proxy.inspect import Limits, inspect_file, inspect_message, sevenzip
 from dlp_proxy.inspect.model import Attachment
-from tests import carriers, mailcorpus
+from tests import carriers, cfb, mailcorpus
 from tests.builders import csv_bytes, customers, message, xlsx_bytes
 
 ROWS = customers(24)
@@ -450,6 +450,21 @@ def _msg_cut_in_third_attachment() -> bytes:
     return whole[: len(whole) * 3 // 4]
 
 
+def _msg_with_lower_case_stream_names() -> bytes:
+    """Some writers spell the hex of __substg1.0_ names in lower case."""
+
+    def lower(tree: cfb.Tree) -> dict[str, bytes | cfb.Tree]:
+        return {
+            (name[:12] + name[12:].lower() if name.startswith("__substg1.0_") else name): (
+                value if isinstance(value, bytes) else lower(value)
+            )
+            for name, value in tree.items()
+        }
+
+    tree = carriers.msg_tree(body=CSV.decode(), attachments=[("顧客.xlsx", XLSX)])
+    return cfb.compound_file(lower(tree))
+
+
 MSG_CASES: list[tuple[str, Callable[[], bytes], Status]] = [
     (
         "attachment",
@@ -460,6 +475,11 @@ MSG_CASES: list[tuple[str, Callable[[], bytes], Status]] = [
         "list-pasted-in-the-body",
         lambda: carriers.msg_bytes(body=CSV.decode()),
         [("r.msg", "msg", len(ROWS), "read")],
+    ),
+    (
+        "stream-names-in-lower-case",
+        _msg_with_lower_case_stream_names,
+        [("r.msg", "msg", len(ROWS), "read"), ("r.msg/顧客.xlsx", "xlsx", len(ROWS), "read")],
     ),
     (
         "8-bit-body-and-names-in-cp932",

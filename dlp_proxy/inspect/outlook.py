@@ -90,7 +90,8 @@ def read_message(ole: Ole, storage: Storage, budget: Budget) -> Message:
 
 
 class _Tree:
-    """The compound file's entries, by storage."""
+    """The compound file's entries. Names are compared in lower case, as olefile finds them
+    (writers differ in the case of the hex digits of ``__substg1.0_`` names)."""
 
     def __init__(self, ole: Ole) -> None:
         self.ole = ole
@@ -100,10 +101,11 @@ class _Tree:
             raise Unscannable(
                 "corrupt", f"OLE directory unreadable ({type(exc).__name__})"
             ) from None
-        self.entries = {tuple(path) for path in paths}
+        self.entries = {tuple(name.lower() for name in path) for path in paths}
 
     def children(self, storage: Storage, prefix: str) -> list[str]:
         depth = len(storage) + 1
+        prefix = prefix.lower()
         names = {
             path[-1]
             for path in self.entries
@@ -112,11 +114,11 @@ class _Tree:
         return sorted(names)
 
     def has(self, storage: Storage, name: str) -> bool:
-        return (*storage, name) in self.entries
+        return (*storage, name.lower()) in self.entries
 
     def read(self, storage: Storage, name: str, budget: Budget) -> bytes:
-        path = [*storage, name]
-        if (*storage, name) not in self.entries:
+        path = [*storage, name.lower()]
+        if not self.has(storage, name):
             raise Unscannable("corrupt", f"stream {name} missing")
         try:
             size = self.ole.get_size(path)
@@ -203,9 +205,9 @@ def _attachment(
     if method == mapi.EMBEDDED_MESSAGE or (method is None and embedded):
         if not embedded:
             return Attached(name, problem=Unscannable("corrupt", "embedded message missing"))
-        return Attached(_with_suffix(name, ".msg"), message=(*storage, _EMBEDDED))
+        return Attached(_with_suffix(name, ".msg"), message=(*storage, _EMBEDDED.lower()))
     if method == mapi.OLE_STORAGE:
-        return _ole_object(tree, (*storage, _EMBEDDED), name, budget)
+        return _ole_object(tree, (*storage, _EMBEDDED.lower()), name, budget)
     if method in mapi.BY_REFERENCE:
         linked = Unscannable(
             "unsupported", "attachment by reference: only a link is in the message"

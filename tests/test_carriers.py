@@ -650,6 +650,26 @@ def _tnef_lying_length() -> bytes:
     )
 
 
+def _tnef_ole_object() -> bytes:
+    """An OLE object attachment (method 6): attAttachData holds its storage as a compound
+    file (here an Outlook message), PidTagAttachDataObject names its interface."""
+    storage = carriers.msg_bytes(attachments=[("l.csv", CSV)])
+    properties = carriers.mapi_properties(
+        [
+            (0x3705, carriers.PT_LONG, 6),
+            (0x3701, carriers.PT_OBJECT, bytes.fromhex("0b030200000000000000000000000046")),
+        ]
+    )
+    level = carriers.LEVEL_ATTACHMENT
+    return carriers.tnef_stream(
+        [
+            *carriers.tnef_attachment("Object", None),
+            carriers.tnef_attribute(level, carriers.ATT_ATTACH_DATA, storage),
+            carriers.tnef_attribute(level, carriers.ATT_ATTACHMENT, properties),
+        ]
+    )
+
+
 def _nested_tnef(levels: int) -> bytes:
     stream = carriers.tnef_bytes(attachments=[("l.csv", CSV)])
     for level in range(levels):
@@ -725,6 +745,15 @@ TNEF_CASES: list[tuple[str, Callable[[], bytes], Status]] = [
         "attribute-length-past-the-end",
         _tnef_lying_length,
         [("winmail.dat", "tnef", 0, "corrupt"), ("winmail.dat/l.csv", "csv", len(ROWS), "corrupt")],
+    ),
+    (
+        "ole-object-with-its-compound-file",
+        _tnef_ole_object,
+        [
+            ("winmail.dat", "tnef", 0, "read"),
+            ("winmail.dat/Object", "msg", 0, "read"),
+            ("winmail.dat/Object/l.csv", "csv", len(ROWS), "read"),
+        ],
     ),
     (
         "attachment-without-data",

@@ -290,8 +290,10 @@ def _attached(attachment: _Attachment, codepage: int | None, number: int) -> Att
         if stored[1].startswith(IID_IMESSAGE):
             message = stored[1][len(IID_IMESSAGE) :]
             return Attached(_with_suffix(name, ".msg"), message, True, attachment.problem)
-        problem = Unscannable("unsupported", "OLE object attached in TNEF is not read")
-        return Attached(name, None, problem=problem)
+        if attachment.data is None:
+            problem = Unscannable("unsupported", "OLE object attached in TNEF is not read")
+            return Attached(name, None, problem=problem)
+        stored = None  # attAttachData holds the object as a compound file: read that
     if method_value in mapi.BY_REFERENCE:
         problem = Unscannable(
             "unsupported", "attachment by reference: only a link is in the message"

@@ -11,6 +11,7 @@ import io
 import os
 import quopri
 import re
+import sys
 import tarfile
 import warnings
 import zipfile
@@ -25,7 +26,7 @@ from dlp_proxy import errors
 from dlp_proxy.envelope import Client, Envelope
 from dlp_proxy.policy.load import Policy, load_policy
 from dlp_proxy.scanner import Scanner
-from tests import fuzzjobs
+from tests import carriers, fuzzjobs
 from tests.corpus import hostile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,7 +198,35 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "delimited": delimited,
         "archive": archives,
         "message": messages,
+        "carrier": carrier_seeds(csv, xlsx),
     }
+
+
+def carrier_seeds(csv: bytes, xlsx: bytes) -> dict[str, bytes]:
+    """7z, TNEF, Outlook .msg, S/MIME, OpenPGP and uuencoded text around a list, the same
+    bytes on every run; without 7-Zip the 7z seed is left out, and named on stderr."""
+    entity = carriers.mime_entity(attachments=[("list.csv", csv)])
+    found = {
+        "winmail.dat": carriers.tnef_bytes(
+            attachments=[("list.csv", csv)],
+            embedded=[("fwd", carriers.tnef_bytes(attachments=[("b.xlsx", xlsx)]))],
+        ),
+        "s.msg": carriers.msg_bytes(
+            body=csv.decode(),
+            attachments=[("b.xlsx", xlsx)],
+            embedded=[("fwd", carriers.msg_tree(attachments=[("l.csv", csv)], top=False))],
+        ),
+        "signed.p7m": carriers.cms_signed_data(entity),
+        "compressed.p7m": carriers.smime_compressed(entity),
+        "signed.gpg": carriers.openpgp_literal(csv),
+        "encrypted.asc": carriers.armored(carriers.openpgp_encrypted()),
+        "uu.txt": b"Hello\n" + carriers.uuencoded("list.csv", csv) + b"Bye\n",
+    }
+    try:
+        found["s.7z"] = carriers.seven_zip_bytes([("list.csv", csv), ("b.xlsx", xlsx)])
+    except carriers.MissingTool as missing:
+        print(f"fuzzing: no 7z seed: {missing}", file=sys.stderr)
+    return found
 
 
 def _qp(data: bytes) -> bytes:
@@ -528,6 +557,7 @@ STEPS: dict[str, Callable[[], st.SearchStrategy[Callable[[bytes], bytes]]]] = {
     "delimited": byte_steps,
     "archive": lambda: st.one_of(byte_steps(), zip_steps()),
     "message": lambda: st.one_of(byte_steps(), mail_steps(), mail_steps()),
+    "carrier": byte_steps,
 }
 
 

@@ -20,7 +20,15 @@ from tests.builders import csv_bytes, customers, message, xlsx_bytes, zip_bytes
 
 ROWS = customers(15)
 DLP_PROXY = Path(sys.executable).with_name("dlp-proxy")
-CONTRACT_ATTACHMENT_KEYS = {"path", "type", "personal_rows", "persons", "columns", "unscannable"}
+CONTRACT_ATTACHMENT_KEYS = {
+    "path",
+    "type",
+    "personal_rows",
+    "persons",
+    "columns",
+    "status",
+    "unscannable",
+}
 
 
 def _aes_zip() -> bytes:
@@ -89,6 +97,15 @@ def test_json_contract_over_a_directory(corpus: Path) -> None:
         ("both.zip/locked.zip/secret.csv", "csv", 0, "encrypted"),
     ]
     assert document["errors"] == []
+    status = {
+        a["path"]: (a["status"], a["read_as"])
+        for attachments in by_source.values()
+        for a in attachments
+    }
+    assert status["photo.png"] == ("not-applicable", "not-applicable")
+    assert status["both.zip"] == ("read", "container")
+    assert status["both.zip/inner.csv"] == ("read", "table")
+    assert status["both.zip/locked.zip/secret.csv"] == ("unscannable", None)
 
 
 def test_table_is_readable_and_escapes_control_characters(tmp_path: Path) -> None:

@@ -61,6 +61,14 @@ def _sfx() -> bytes:
     return b"MZ" + b"\x90" * 4000 + zip_bytes([("list.csv", csv_bytes(ROWS))])
 
 
+def _cms(content_type: bytes, length: bytes) -> bytes:
+    """The start of a CMS ContentInfo: SEQUENCE, its length, the content type OID."""
+    return b"\x30" + length + b"\x06" + bytes([len(content_type)]) + content_type + bytes(40)
+
+
+SIGNED_DATA = bytes.fromhex("2a864886f70d010702")
+AUTH_ENVELOPED = bytes.fromhex("2a864886f70d0109100117")
+
 EML = message(attachments=[(XLSX, "application/octet-stream", "a.xlsx")]).as_bytes()
 ALWAYS_TABLE: Callable[[bytes], bool] = lambda data: True  # noqa: E731
 NEVER_TABLE: Callable[[bytes], bool] = lambda data: False  # noqa: E731
@@ -123,6 +131,11 @@ CASES = [
     ("html-declared", b"hello <b>there</b>", ("html",), "html", "html", None),
     ("noise", bytes(range(256)) * 8, (), "binary", "other", "unsupported"),
     ("empty", b"", ("xlsx",), "empty", "text", None),
+    ("cms-der-short-length", _cms(SIGNED_DATA, b"\x40"), (), "pkcs7", "pkcs7", None),
+    ("cms-der-long-length", _cms(SIGNED_DATA, b"\x82\x05\xd2"), (), "pkcs7", "pkcs7", None),
+    ("cms-ber-indefinite", _cms(SIGNED_DATA, b"\x80"), (), "pkcs7", "pkcs7", None),
+    ("cms-auth-enveloped", _cms(AUTH_ENVELOPED, b"\x82\x01\xde"), (), "pkcs7", "pkcs7", None),
+    ("cms-pem", b"-----BEGIN CMS-----\nMIIF0g==\n", (), "pkcs7", "pkcs7", None),
 ]
 
 

@@ -55,6 +55,14 @@ def test_archives(harness: Harness, case: Case) -> None:
 
 
 @FUZZ
+@given(case=fuzzing.cases("carrier"))
+def test_carriers(harness: Harness, case: Case) -> None:
+    """7z, TNEF, .msg, S/MIME, OpenPGP and uuencoded text, mutated: a definite answer."""
+    outcome = harness.run(case.data, fuzzing.file_job(case.seed), "carrier")
+    check(harness, outcome, case)
+
+
+@FUZZ
 @given(case=fuzzing.cases("workbook"))
 def test_workbooks(harness: Harness, case: Case) -> None:
     outcome = harness.run(case.data, fuzzing.table_job(delimited=False), "workbook")

@@ -15,13 +15,16 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from dlp_proxy.inspect import delimited as delimited_module
 from dlp_proxy.inspect.detect import analyze
 from dlp_proxy.inspect.model import Unscannable
 from dlp_proxy.inspect.tables import (
     TableLimits,
     decode_text,
+    has_table,
     looks_delimited,
     read_delimited,
+    read_text_table,
     read_workbook,
     sniff_delimiter,
 )
@@ -451,3 +454,46 @@ def test_million_row_csv_under_the_scanner_memory_limit(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["finding", "1000000", "1000000", "1000000"]
+
+
+def test_old_mac_and_mixed_line_ends_and_a_stray_cr() -> None:
+    lines = delimited().split("\r\n")
+    mixed = lines[0] + "\r" + lines[1] + "\n" + lines[2] + "\r\n" + "\r\n".join(lines[3:])
+    assert [len(r) for r in read_delimited(mixed.encode(), name="m.csv")[0].rows] == [
+        len(r) for r in read_delimited(delimited().encode(), name="d.csv")[0].rows
+    ]
+    stray = delimited().replace(",", "\r,", 1)  # a bare CR inside the header row
+    assert len(read_delimited(stray.encode(), name="s.csv")[0].rows) == 5  # as Excel splits it
+
+
+def test_a_field_longer_than_the_csv_module_default_is_read() -> None:
+    rows = [list(PEOPLE[0]), *[list(p) for p in PEOPLE[1:]]]
+    rows[1][1] = rows[1][1] + "x" * 200_000
+    (sheet,) = read_delimited(delimited(",", rows).encode(), name="long.csv")
+    assert len(sheet.rows) == len(rows)
+
+
+def test_a_quote_opening_a_field_and_never_closing_does_not_hide_the_rows() -> None:
+    rows = [list(PEOPLE[0])]
+    for i in range(60):
+        rows.append([f"山田 太郎{i}", f"090-1234-{i:04d}", f"t{i}@example.jp", "東京都港区1-1"])
+    text = delimited(",", rows).replace("山田 太郎5", '"山田 太郎5', 1)
+    (sheet,) = read_delimited(text.encode(), name="quote.csv")
+    assert analyze([sheet]).personal_rows == 60
+
+
+def test_rows_neither_reading_can_split_are_corrupt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(delimited_module, "_read_rows", lambda *args: None)
+    with pytest.raises(Unscannable) as caught:
+        read_delimited(delimited().encode(), name="x.csv")
+    assert caught.value.reason == "corrupt"
+
+
+def test_a_table_far_down_decoded_text() -> None:
+    prose = "".join(f"Item {i}: {'as agreed, ' * (i % 4)}we met on day {i}.\n" for i in range(5000))
+    text = prose + delimited(",") + "That is all.\n"
+    assert has_table(text) and not has_table(prose)
+    (sheet,) = read_text_table(text, name="doc")
+    assert list(PEOPLE[0]) in sheet.rows[:8]  # read from a few lines above the table
+    assert len(sheet.rows) < 20
+    assert analyze([sheet]).personal_rows == len(PEOPLE) - 1

@@ -219,10 +219,10 @@ def member_name(info: zipfile.ZipInfo) -> str:
     """A zip member's name as its writer meant it: UTF-8 flag, Info-ZIP Unicode path, or the
     raw bytes guessed as UTF-8 or cp932 (Japanese Windows writes cp932 without any flag)."""
     if info.flag_bits & _UTF8_FLAG:
-        return _clean(info.filename)
+        return clean_name(info.filename)
     raw = info.orig_filename.encode("cp437")
     unicode_path = _unicode_path(info.extra, raw)
-    return _clean(unicode_path if unicode_path is not None else charsets.guess(raw))
+    return clean_name(unicode_path if unicode_path is not None else charsets.guess(raw))
 
 
 def _unicode_path(extra: bytes, raw: bytes) -> str | None:
@@ -238,7 +238,7 @@ def _unicode_path(extra: bytes, raw: bytes) -> str | None:
     return None
 
 
-def _clean(name: str) -> str:
+def clean_name(name: str) -> str:
     return name.replace("\x00", "").replace("\\", "/") or "(no name)"
 
 
@@ -260,7 +260,7 @@ def tar_members(data: bytes, budget: Budget) -> Iterator[Member]:
             if not info.isfile():
                 continue
             budget.take_member()
-            name = _clean(info.name)
+            name = clean_name(info.name)
             refused = budget.refuse_size(info.size, info.size)
             if refused is not None:
                 yield Member(name, None, refused, info.size)
@@ -294,14 +294,19 @@ class _Decompressor(Protocol):
 def _decompressor(kind: str) -> _Decompressor:
     if kind == "gzip":
         return zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    if kind == "zlib":
+        return zlib.decompressobj()
+    if kind == "deflate":
+        return zlib.decompressobj(wbits=-zlib.MAX_WBITS)
     if kind == "bzip2":
         return bz2.BZ2Decompressor()
     return lzma.LZMADecompressor()
 
 
 def decompress(data: bytes, kind: str, budget: Budget) -> bytes:
-    """Expand a gzip, bzip2 or xz stream (concatenated members too) a mebibyte at a time, so
-    a bomb is stopped by its ratio after a few of them and never more than the cap is held."""
+    """Expand a gzip, bzip2, xz, zlib or raw deflate stream (concatenated members too) a
+    mebibyte at a time, so a bomb is stopped by its ratio after a few of them and never more
+    than the cap is held."""
     cap = budget.cap()
     max_ratio = budget.limits.max_ratio
     out = bytearray()
@@ -331,7 +336,7 @@ def decompress(data: bytes, kind: str, budget: Budget) -> bytes:
                 )
             if engine.eof:
                 rest = (engine.unused_data + data[fed:]).lstrip(b"\x00")
-                if not rest.startswith(_MAGIC[kind]):
+                if kind not in _MAGIC or not rest.startswith(_MAGIC[kind]):
                     break  # trailing bytes that are not another stream: ignored, as gzip(1) does
                 consumed_before, data, fed = consumed, rest, 0
                 engine = _decompressor(kind)

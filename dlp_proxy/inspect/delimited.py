@@ -42,7 +42,18 @@ def read_delimited(
     if len(data) > limits.max_unpacked:
         raise Unscannable("limit", f"{len(data):,} bytes of text exceed {limits.max_unpacked:,}")
     try:
-        text = decode_text(data)
+        return read_text_table(decode_text(data), name=name, limits=limits)
+    except MemoryError:
+        raise Unscannable("limit", "table too large to load in memory") from None
+
+
+def read_text_table(
+    text: str, *, name: str, limits: TableLimits = DEFAULT_TABLE_LIMITS
+) -> list[Sheet]:
+    """Read delimited text (already decoded: a document's or a body's) into one sheet."""
+    if len(text) > limits.max_unpacked:
+        raise Unscannable("limit", f"{len(text):,} characters of text exceed the limit")
+    try:
         if "\r" in text:
             # Spreadsheet programs end a row at CR, LF or CRLF alike, and the relay sends a
             # bare CR on as CRLF: read every one as a line end (inside quotes it stays in
@@ -71,7 +82,14 @@ def looks_delimited(data: bytes, *, everywhere: bool = False) -> bool:
     if not everywhere or len(data) <= SAMPLE:
         best = _best_delimiter(decode_text(_cut_at_newline(sample)))
         return best is not None and best[1] >= 3
-    return _table_start(decode_text(data)) is not None
+    return has_table(decode_text(data))
+
+
+def has_table(text: str) -> bool:
+    """Whether decoded text holds a delimited table anywhere (window by window)."""
+    if "\r" in text:
+        text = _LINE_ENDS.sub("\n", text)
+    return _table_start(text) is not None
 
 
 def decode_text(data: bytes) -> str:

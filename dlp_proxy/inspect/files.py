@@ -10,16 +10,33 @@ with a reason.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import msoffcrypto
 
-from dlp_proxy.inspect import archives, charsets, detect, filetype, mime, pdf, tables
+from dlp_proxy.inspect import (
+    archives,
+    charsets,
+    cms,
+    detect,
+    filetype,
+    mapi,
+    mime,
+    outlook,
+    pdf,
+    pgp,
+    sevenzip,
+    tables,
+    tnef,
+    uuencode,
+)
 from dlp_proxy.inspect.archives import Budget, Limits, Member
-from dlp_proxy.inspect.model import Attachment, ReadAs, Sheet, Unscannable
+from dlp_proxy.inspect.model import Attachment, ReadAs, Sheet, Unscannable, UnscannableReason
 from dlp_proxy.inspect.vocabulary import Vocabulary
 
 # Excel opens files locked with this password without asking; so do we.
@@ -55,7 +72,8 @@ class Item:
     """One file being inspected: what a reader reports through.
 
     A reader calls ``tables`` (sheets it read), ``text`` (text it extracted), ``file`` /
-    ``member`` / ``message`` (files inside, each inspected in turn), ``not_applicable``, or
+    ``member`` / ``message`` (files inside, each inspected in turn), ``part`` (a part inside
+    with no bytes of its own, read by a function of the reader's), ``not_applicable``, or
     ``damage`` (a problem that costs part of the file, reading goes on); it raises
     ``Unscannable`` when the file cannot be read at all.
     """
@@ -103,19 +121,28 @@ class Item:
         self._read("table")
 
     def text(self, text: str) -> None:
-        """Text extracted from this file went through detection: a delimited table in it is
-        read as one."""
-        data = text.encode("utf-8", "surrogatepass")
-        if tables.looks_delimited(data):
-            self.tables(tables.read_delimited(data, name=self.name))
+        """Text extracted from this file (a document's, a body's) goes through detection: a
+        delimited table anywhere in it is read as one."""
+        if tables.has_table(text):
+            self.tables(tables.read_text_table(text, name=self.name))
         else:
             self._read("text")
 
-    def file(self, name: str, data: bytes, *, hints: Iterable[str | None] = ()) -> None:
-        """A file inside this one (an archive member, an embedded object, a decoded block)."""
+    def file(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        hints: Iterable[str | None] = (),
+        damage: Unscannable | None = None,
+    ) -> None:
+        """A file inside this one (an archive member, an embedded object, a decoded block);
+        ``damage`` when ``data`` is only what could be recovered of it (it is read, and
+        unscannable for that reason)."""
         self._inside()
         hinted = (filetype.hint_from_name(name), *hints)
-        _item(self._run, data, path=_join(self.path, name), hints=hinted, depth=self.depth + 1)
+        path = _join(self.path, name)
+        _item(self._run, data, path=path, hints=hinted, depth=self.depth + 1, damage=damage)
 
     def member(self, member: Member) -> None:
         """An archive member: its bytes, or why they were not read."""
@@ -131,6 +158,13 @@ class Item:
         """A MIME message inside this file (an attached or unwrapped message)."""
         self._inside()
         _message(self._run, raw, prefix=self.path, depth=self.depth + 1)
+
+    def part(self, name: str, kind: filetype.FileType, read: Callable[[Item], None]) -> None:
+        """A part of this file that is not a file of bytes of its own (a message embedded in
+        an Outlook .msg, a storage of the same compound file): recorded like a file inside,
+        of type ``kind``, and read by ``read``."""
+        self._inside()
+        _part(self._run, _join(self.path, name), found=kind, depth=self.depth + 1, read=read)
 
     def prose(self) -> None:
         """This file's text went through detection already (``filetype.sniff`` ran the
@@ -274,18 +308,11 @@ def _item(
         detail = f"{earlier.detail}; {same}" if earlier.detail else same
         run.out[index] = dataclasses.replace(earlier, path=path, detail=detail)
         return
-    try:
-        _inspect(run, index, data, hints=hints, depth=depth, text_charset=text_charset)
-    except Unscannable as exc:
-        _fail(run, index, exc)
-    except (MemoryError, RecursionError) as exc:
-        _fail(run, index, Unscannable("limit", f"{type(exc).__name__} while reading"))
-    except Exception as exc:
-        _fail(run, index, Unscannable("corrupt", f"unexpected {type(exc).__name__} while reading"))
-    found = run.out[index]
-    if found.read_as is None and found.unscannable is None:
-        # The completeness rule: a file no reader read is never a silent empty result.
-        run.update(index, unscannable="unsupported", detail=NOT_READ)
+    _guarded(
+        run,
+        index,
+        lambda: _inspect(run, index, data, hints=hints, depth=depth, text_charset=text_charset),
+    )
     run.seen.setdefault(key, index)
     found = run.out[index]
     if damage is not None:
@@ -301,6 +328,31 @@ def _item(
     ):
         del run.out[index]  # a message body of plain prose, read: not a file
         del run.seen[key]
+
+
+def _guarded(run: _Run, index: int, read: Callable[[], None]) -> None:
+    """Run a reader on the record at ``index``: whatever it raises becomes the record's
+    finding, and a record nobody read is unscannable (the completeness rule)."""
+    try:
+        read()
+    except Unscannable as exc:
+        _fail(run, index, exc)
+    except (MemoryError, RecursionError) as exc:
+        _fail(run, index, Unscannable("limit", f"{type(exc).__name__} while reading"))
+    except Exception as exc:
+        _fail(run, index, Unscannable("corrupt", f"unexpected {type(exc).__name__} while reading"))
+    found = run.out[index]
+    if found.read_as is None and found.unscannable is None:
+        run.update(index, unscannable="unsupported", detail=NOT_READ)
+
+
+def _part(
+    run: _Run, path: str, *, found: filetype.FileType, depth: int, read: Callable[[Item], None]
+) -> None:
+    """Record a part that has no bytes of its own and read it with ``read``."""
+    index = len(run.out)
+    run.out.append(Attachment(path=path, type=found.kind, size=0))
+    _guarded(run, index, lambda: read(Item(run, index, depth=depth, found=found)))
 
 
 def _fail(run: _Run, index: int, problem: Unscannable) -> None:
@@ -360,14 +412,82 @@ def _read_workbook(item: Item, data: bytes) -> None:
 
 
 def _read_delimited(item: Item, data: bytes) -> None:
-    item.tables(tables.read_delimited(data, name=item.name))
+    rest = _carried(item, data)
+    item.tables(tables.read_delimited(data if rest is None else rest, name=item.name))
 
 
-def _read_text(item: Item, data: bytes) -> None:
-    if len(data) > tables.SAMPLE and tables.looks_delimited(data, everywhere=True):
-        item.tables(tables.read_delimited(data, name=item.name))  # a table past the sample
+def _read_text(item: Item, data: bytes, *, sniffed: bool = True) -> None:
+    """Text: what it carries (``_carried``), then its table if it holds one. ``sniffed`` when
+    filetype.sniff ran the table check on these bytes already (not so for the text around
+    blocks, or a message body taken out of a TNEF or Outlook file)."""
+    rest = _carried(item, data)
+    text = data if rest is None else rest
+    if (rest is not None or not sniffed) and tables.looks_delimited(text):
+        item.tables(tables.read_delimited(text, name=item.name))
+        return
+    if len(text) > tables.SAMPLE and tables.looks_delimited(text, everywhere=True):
+        item.tables(tables.read_delimited(text, name=item.name))  # a table past the sample
     else:
         item.prose()
+
+
+def _carried(item: Item, data: bytes) -> bytes | None:
+    """What text carries besides text: uuencoded files (read as files inside), armoured PGP
+    messages (signed ones read, encrypted ones reported), clear-signed text (unwrapped).
+    Returns the text that remains, or None when there was nothing of the kind."""
+    rest = data
+    found = uuencode.blocks(rest)
+    for block in found:
+        item.budget.take_member()
+        item.file(block.name, block.data, damage=block.problem)
+    if found:
+        rest = uuencode.without(rest, found)
+    if b"-----BEGIN PGP " not in rest:
+        return rest if found else None
+    unsigned = pgp.clear_signed(rest)
+    spans = pgp.message_blocks(rest if unsigned is None else unsigned)
+    rest = rest if unsigned is None else unsigned
+    problems: dict[tuple[UnscannableReason, str], int] = {}
+    for start, end in spans:
+        item.budget.take_member()
+        problem = _pgp_message(item, rest[start:end], embedded=True)
+        if problem is not None:
+            key = (problem.reason, problem.detail)
+            problems[key] = problems.get(key, 0) + 1
+    for (reason, detail), count in problems.items():
+        blocks = "a PGP message" if count == 1 else f"{count} PGP messages"
+        item.damage(Unscannable(reason, f"{blocks} in the text: {detail}"))
+    if spans:
+        pieces = [
+            rest[stop:start] for (_, stop), (start, _) in itertools.pairwise([(0, 0), *spans])
+        ]
+        rest = b"".join([*pieces, rest[spans[-1][1] :]])
+    return rest if found or spans or unsigned is not None else None
+
+
+def _read_pgp(item: Item, data: bytes) -> None:
+    spans = pgp.message_blocks(data)
+    if len(spans) == 1 and not (data[: spans[0][0]] + data[spans[0][1] :]).strip():
+        _pgp_message(item, data, embedded=False)  # one armoured message and nothing else
+    elif spans:
+        _read_text(item, data)  # armoured blocks and text around them
+    else:
+        _pgp_message(item, data, embedded=False)  # binary packets
+
+
+def _pgp_message(item: Item, data: bytes, *, embedded: bool) -> Unscannable | None:
+    """An OpenPGP message: its literal data read as a file inside when it is only signed or
+    compressed; encrypted, damaged or unknown ones raise, or when the message is a block in
+    a text (whose other text is still read) come back as the problem."""
+    try:
+        literal = pgp.read_message(data, item.budget)
+    except Unscannable as problem:
+        if not embedded:
+            raise
+        return problem
+    name = literal.name or ("message.txt" if embedded else _unwrapped_pgp_name(item.name))
+    item.file(name, literal.data)
+    return None
 
 
 def _read_markup(item: Item, data: bytes) -> None:
@@ -385,6 +505,10 @@ def _read_zip(item: Item, data: bytes) -> None:
 
 def _read_tar(item: Item, data: bytes) -> None:
     item.members(archives.tar_members(data, item.budget))
+
+
+def _read_sevenzip(item: Item, data: bytes) -> None:
+    item.members(sevenzip.seven_zip_members(data, item.budget))
 
 
 def _read_stream(item: Item, data: bytes) -> None:
@@ -410,6 +534,67 @@ def _read_pdf(item: Item, data: bytes) -> None:
         item.prose()  # no text at all: a blank document, or the image pages above
 
 
+def _read_pkcs7(item: Item, data: bytes) -> None:
+    found = cms.read_cms(data, item.budget)
+    if found.content is None:
+        item.not_applicable()  # a detached signature or a bag of certificates
+    elif filetype.is_mime_entity(found.content):
+        item.message(found.content)  # S/MIME: what the recipient's mail program shows
+    else:
+        item.file(_unwrapped_p7_name(item.name), found.content)  # a file someone signed
+
+
+def _read_tnef(item: Item, data: bytes) -> None:
+    found = tnef.read_tnef(data, item.budget)
+    _bodies(item, found.body)
+    for attached in found.attachments:
+        if attached.data is not None:  # an attached message is a TNEF stream of its own
+            item.file(attached.name, attached.data, damage=attached.problem)
+        else:
+            item.member(Member(attached.name, None, attached.problem))
+    for problem in found.damage:
+        item.damage(problem)
+    if not found.attachments and found.body == mapi.Body():
+        item.prose()  # no body and no attachments: nothing to read
+
+
+def _read_msg(item: Item, data: bytes) -> None:
+    ole = outlook.open_msg(data)
+    try:
+        _read_outlook(item, ole, outlook.ROOT)
+    finally:
+        ole.close()
+
+
+def _read_outlook(item: Item, ole: outlook.Ole, storage: outlook.Storage) -> None:
+    """One message of an Outlook file: its bodies, its attachments, its embedded messages."""
+    found = outlook.read_message(ole, storage, item.budget)
+    _bodies(item, found.body)
+    for attached in found.attachments:
+        if attached.message is not None:
+            embedded = functools.partial(_read_outlook, ole=ole, storage=attached.message)
+            item.part(attached.name, filetype.FileType("msg", "msg"), embedded)
+        elif attached.data is not None:
+            item.file(attached.name, attached.data)
+        else:
+            item.member(Member(attached.name, None, attached.problem))
+    for problem in found.damage:
+        item.damage(problem)
+    if not found.attachments and found.body == mapi.Body():
+        item.prose()  # a message with no body and no attachments: nothing to read
+
+
+def _bodies(item: Item, body: mapi.Body) -> None:
+    """The bodies of a message in a TNEF or Outlook file: plain text read as this file's text;
+    HTML and RTF as files inside, read by their own readers."""
+    if body.text is not None:
+        _read_text(item, body.text.encode("utf-8", "surrogatepass"), sniffed=False)
+    if body.html is not None:
+        item.file("body.html", body.html)
+    if body.rtf is not None:
+        item.file("body.rtf", body.rtf)
+
+
 def _read_media(item: Item, data: bytes) -> None:
     item.not_applicable()
 
@@ -430,13 +615,13 @@ READERS: dict[filetype.Family, Reader] = {
     "zip": _read_zip,
     "tar": _read_tar,
     "stream": _read_stream,
-    "sevenzip": _not_read_yet,
+    "sevenzip": _read_sevenzip,
     "message": _read_message,
-    "tnef": _not_read_yet,
-    "msg": _not_read_yet,
+    "tnef": _read_tnef,
+    "msg": _read_msg,
     "ole-object": _not_read_yet,
-    "pkcs7": _not_read_yet,
-    "pgp": _not_read_yet,
+    "pkcs7": _read_pkcs7,
+    "pgp": _read_pgp,
     "media": _read_media,
 }
 
@@ -465,6 +650,16 @@ def _unwrapped_name(name: str, kind: str) -> str:
             stem = name[: -len(suffix)]
             return f"{stem}.tar" if suffix.startswith(".t") else stem
     return "content"
+
+
+def _unwrapped_pgp_name(name: str) -> str:
+    stem, dot, suffix = name.rpartition(".")
+    return stem if dot and stem and suffix.lower() in ("gpg", "pgp", "asc") else "content"
+
+
+def _unwrapped_p7_name(name: str) -> str:
+    stem, dot, suffix = name.rpartition(".")
+    return stem if dot and stem and suffix.lower() in ("p7m", "p7s", "p7") else "content"
 
 
 def _open_with_default_password(data: bytes, budget: Budget) -> bytes | None:

@@ -13,6 +13,7 @@ from typing import Literal
 import msoffcrypto
 import olefile
 
+from dlp_proxy.inspect import pgp
 from dlp_proxy.inspect.archives import open_zip
 from dlp_proxy.inspect.model import Unscannable
 
@@ -92,7 +93,9 @@ _MEDIA = {
 }
 _RIFF_MEDIA = {b"WEBP": "webp", b"WAVE": "wav", b"AVI ": "avi"}
 _PKCS7_OID = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07"  # 1.2.840.113549.1.7 (CMS)
-_CMS_COMPRESSED_OID = b"\x06\x0b\x2a\x86\x48\x86\xf7\x0d\x01\x09\x10\x01\x09"
+# 1.2.840.113549.1.9.16.1: S/MIME content types (compressed, authenticated-enveloped...)
+_SMIME_CONTENT_OID = b"\x06\x0b\x2a\x86\x48\x86\xf7\x0d\x01\x09\x10\x01"
+_CMS_OIDS = (_PKCS7_OID, _SMIME_CONTENT_OID)
 _PEM_CMS = (b"-----begin pkcs7-----", b"-----begin cms-----")  # compared in lower case
 _PGP_ARMOR = b"-----begin pgp message-----"
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -129,8 +132,11 @@ _EXTENSIONS = {
     "msg": "msg",
     "7z": "7z",
     "p7m": "pkcs7",
+    "p7s": "pkcs7",
+    "p7c": "pkcs7",
     "gpg": "pgp",
     "pgp": "pgp",
+    "asc": "pgp",
     "docx": "docx",
     "pptx": "pptx",
     "pdf": "pdf",
@@ -159,6 +165,8 @@ _CONTENT_TYPES = {
     "application/vnd.ms-outlook": "msg",
     "application/pkcs7-mime": "pkcs7",
     "application/x-pkcs7-mime": "pkcs7",
+    "application/pkcs7-signature": "pkcs7",
+    "application/x-pkcs7-signature": "pkcs7",
     "application/pgp-encrypted": "pgp",
     "message/rfc822": "eml",
     "message/global": "eml",
@@ -234,13 +242,13 @@ def sniff(
         if binary.family == "media":
             return _media(data, binary, hinted)
         return binary
+    if "pgp" in hinted and _openpgp_packet(data):
+        return FileType("pgp", "pgp")  # a signed or compressed message named .gpg
     if looks_like_message(data, hinted="eml" in hinted):
         return FileType("eml", "message")
     found = _text_type(data, hinted, looks_delimited)
     if found is not None:
         return found
-    if "pgp" in hinted and _openpgp_packet(data):
-        return FileType("pgp", "pgp")
     return FileType(
         "binary", "other", Unscannable("unsupported", "binary content of no format we know")
     )
@@ -312,8 +320,9 @@ def binary_type(data: bytes) -> FileType | None:
     for magic, kind in UNSUPPORTED_ARCHIVES.items():
         if data.startswith(magic):
             return _unsupported(kind)
-    if _is_cms(data):
-        return FileType("pkcs7", "pkcs7")
+    sealed = _sealed_type(data)
+    if sealed is not None:
+        return sealed
     for magic, kind in _EXECUTABLES.items():
         if data.startswith(magic):
             if _is_zip_at_end(data):
@@ -343,12 +352,22 @@ def _media_type(data: bytes) -> FileType | None:
     return None
 
 
+def _sealed_type(data: bytes) -> FileType | None:
+    """S/MIME (CMS) and encrypted OpenPGP messages, recognised by their structure."""
+    if _is_cms(data):
+        return FileType("pkcs7", "pkcs7")
+    if pgp.starts_encrypted_message(data):
+        return FileType("pgp", "pgp")
+    return None
+
+
 def _is_cms(data: bytes) -> bool:
     """A DER-encoded CMS (PKCS #7) ContentInfo: S/MIME signed, enveloped or compressed data."""
     if not data.startswith(b"\x30") or len(data) < 16:
         return False
-    head = data[:24]
-    return head.find(_PKCS7_OID, 2, 8) >= 0 or head.find(_CMS_COMPRESSED_OID, 2, 8) >= 0
+    # The OID follows the SEQUENCE's tag and its length: 1 byte, 0x80 (indefinite, BER) or
+    # 0x81-0x84 and up to four length bytes.
+    return any(data.startswith(oid, start) for oid in _CMS_OIDS for start in range(2, 7))
 
 
 def _unsupported(kind: str) -> FileType:
@@ -477,6 +496,25 @@ def office_encrypted(data: bytes) -> bool:
 
 def looks_like_message(data: bytes, *, hinted: bool = False) -> bool:
     """Whether text starts with an RFC 5322 header block (an .eml, also one without a name)."""
+    names = _header_names(data)
+    if names is None:
+        return False
+    if hinted:
+        return bool(names)
+    known = names & _MESSAGE_HEADERS
+    return len(known) >= 2 and bool(known & {"from", "mime-version", "received", "message-id"})
+
+
+def is_mime_entity(data: bytes) -> bool:
+    """Whether ``data`` starts with MIME headers (``Content-Type:``...): the content of an
+    S/MIME structure, as opposed to a bare file someone signed."""
+    names = _header_names(data) or set()
+    return any(name.startswith("content-") or name == "mime-version" for name in names)
+
+
+def _header_names(data: bytes) -> set[str] | None:
+    """The lower-cased field names of the header block ``data`` starts with, or None when a
+    line before the first empty one is not a header field."""
     lines = data[:_SNIFF_BYTES].splitlines()
     if lines and lines[0].startswith(b"From "):
         lines = lines[1:]  # an mbox separator line
@@ -487,12 +525,9 @@ def looks_like_message(data: bytes, *, hinted: bool = False) -> bool:
         if line[:1] in (b" ", b"\t") and names:
             continue
         if not _HEADER_LINE.match(line):
-            return False
+            return None
         names.add(line.split(b":", 1)[0].decode("ascii").lower())
-    if hinted:
-        return bool(names)
-    known = names & _MESSAGE_HEADERS
-    return len(known) >= 2 and bool(known & {"from", "mime-version", "received", "message-id"})
+    return names
 
 
 def _delimiter_kind(data: bytes) -> str:

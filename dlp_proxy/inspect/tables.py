@@ -11,8 +11,10 @@ from dlp_proxy.inspect import gcpause, guards
 from dlp_proxy.inspect.delimited import (
     SAMPLE,
     decode_text,
+    has_table,
     looks_delimited,
     read_delimited,
+    read_text_table,
     sniff_delimiter,
 )
 from dlp_proxy.inspect.limits import DEFAULT_TABLE_LIMITS, TableLimits, describe
@@ -23,8 +25,10 @@ __all__ = [
     "SAMPLE",
     "TableLimits",
     "decode_text",
+    "has_table",
     "looks_delimited",
     "read_delimited",
+    "read_text_table",
     "read_workbook",
     "sniff_delimiter",
 ]

@@ -4,7 +4,7 @@
 
 Deterministic: zip timestamps and openpyxl's dates are pinned, random bytes are seeded. The
 replay test (tests/test_hostile_replay.py) reads the committed files, never this script.
-LibreOffice (soffice) is needed once for the xls files.
+LibreOffice (soffice) is needed once for the xls files, 7-Zip (7zz or 7z) for the 7z files.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import zipcraft  # noqa: E402
+from tests import carriers, zipcraft  # noqa: E402
 from tests.corpus import hostile  # noqa: E402
 
 FIXED_TIME = time.mktime((2024, 4, 1, 9, 0, 0, 0, 0, -1))
@@ -503,6 +503,117 @@ def _empty_member_name() -> bytes:
     central = data.index(zipcraft.CENTRAL)
     struct.pack_into("<HH", data, central + 28, 0, 1)
     return bytes(data)
+
+
+# --- carriers: 7z, TNEF, Outlook .msg, S/MIME, OpenPGP, uuencode ------------------------------
+
+
+@entry("truncated.7z", "a 7z missing its last 40 bytes (its header is at the end)", "corrupt")
+def _truncated_7z() -> bytes:
+    return carriers.seven_zip_bytes([("list.csv", CSV), ("notes.txt", b"memo")])[:-40]
+
+
+entry("declared-huge.7z", "one member declaring (and holding) 300 MiB of zeros", "limit")(
+    lambda: carriers.seven_zip_bytes([("zeros.csv", bytes(300 << 20))])
+)
+
+
+@entry(
+    "lying-sizes.7z",
+    "header declares 3 MiB, the LZMA2 stream holds 128 MiB of zeros (expanded to 3 MiB only)",
+    "corrupt",
+)
+def _lying_7z() -> bytes:
+    honest = carriers.seven_zip_bytes([("zeros.csv", bytes(128 << 20))], compress_headers=False)
+    return carriers.seven_zip_declare(honest, actual=128 << 20, declared=3 << 20)
+
+
+entry("many-members.7z", "12,000 one-byte members (over the 10,000 member limit)", "limit")(
+    lambda: carriers.seven_zip_bytes([(f"m/{i}.txt", b"x") for i in range(12_000)])
+)
+entry("deflate.7z", "7z packed with Deflate, whose memory py7zr cannot bound", "unsupported")(
+    lambda: carriers.seven_zip_bytes([("list.csv", CSV)], method="Deflate")
+)
+entry("bad-length-winmail.dat", "TNEF attribute declaring 1 GiB in a 300-byte stream", "corrupt")(
+    lambda: carriers.tnef_stream(
+        [
+            *carriers.tnef_attachment("list.csv", None),
+            carriers.tnef_attribute(
+                carriers.LEVEL_ATTACHMENT, carriers.ATT_ATTACH_DATA, CSV, length=1 << 30
+            ),
+        ]
+    )
+)
+entry("property-count-winmail.dat", "TNEF property list counting 2^32 properties", "corrupt")(
+    lambda: carriers.tnef_stream(
+        [
+            carriers.tnef_attribute(
+                carriers.LEVEL_MESSAGE,
+                carriers.ATT_MSG_PROPS,
+                carriers.mapi_properties(
+                    [(0x1000, carriers.PT_UNICODE, "x\x00".encode("utf-16-le"))], count=0xFFFFFFFF
+                ),
+            ),
+            *carriers.tnef_attachment("list.csv", CSV),
+        ]
+    )
+)
+
+
+@entry("nested-winmail.dat", "TNEF messages attached inside each other 12 deep", "limit")
+def _nested_tnef() -> bytes:
+    stream = carriers.tnef_bytes(attachments=[("list.csv", CSV)])
+    for level in range(12):
+        stream = carriers.tnef_bytes(embedded=[(f"fwd{level}", stream)])
+    return stream
+
+
+entry("missing-stream.msg", "Outlook .msg whose attachment has no data stream", "corrupt")(
+    lambda: carriers.msg_bytes(attachments=[("list.xlsx", None), ("list.csv", CSV)])
+)
+
+
+@entry("truncated.msg", "the first three quarters of an Outlook .msg", "corrupt")
+def _truncated_msg() -> bytes:
+    whole = carriers.msg_bytes(attachments=[("a.csv", CSV), ("b.txt", b"memo" * 2000)])
+    return whole[: len(whole) * 3 // 4]
+
+
+@entry("nested.msg", "Outlook messages embedded inside each other 8 deep", "limit")
+def _nested_msg() -> bytes:
+    inner = carriers.msg_tree(attachments=[("list.csv", CSV)], top=False)
+    for level in range(8):
+        inner = carriers.msg_tree(embedded=[(f"fwd{level}", inner)], top=False)
+    return carriers.msg_bytes(embedded=[("fwd", inner)])
+
+
+@entry("garbage.p7m", "a CMS signed-data header followed by seeded random bytes", "corrupt")
+def _garbage_cms() -> bytes:
+    rng = random.Random(12)
+    start = bytes.fromhex("308205d206092a864886f70d010702a08205c3")
+    return start + bytes(rng.randrange(256) for _ in range(1500))
+
+
+entry("compressed-bomb.p7m", "RFC 3274 compressed-data: 32 MiB of zeros", "limit")(
+    lambda: carriers.smime_compressed(bytes(32 << 20))
+)
+
+
+@entry(
+    "pgp-mime-encrypted.eml", "PGP/MIME multipart/encrypted (a made-up session key)", "encrypted"
+)
+def _pgp_mime() -> bytes:
+    rng = random.Random(13)
+    skesk = bytes.fromhex("8c0d04090302") + rng.randbytes(8) + b"\x60"  # v4, AES-256, S2K
+    seipd = b"\xd2\x3e\x01" + rng.randbytes(61)  # version 1, 61 bytes of ciphertext
+    armored = b"-----BEGIN PGP MESSAGE-----\n\n" + base64.encodebytes(skesk + seipd)
+    return carriers.pgp_mime_encrypted(armored + b"-----END PGP MESSAGE-----\n")
+
+
+@entry("uu-without-end.eml", "a uuencoded list in a body, cut before its end line", "corrupt")
+def _uu_cut() -> bytes:
+    block = carriers.uuencoded("list.csv", CSV * 20)
+    return carriers.text_message(b"Hello,\n\n" + block[: len(block) // 2] + b"\n\nBye\n")
 
 
 _SMALL_XLSX = hostile.small_xlsx

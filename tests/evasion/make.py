@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import cfb  # noqa: E402
+from tests import carriers, cfb  # noqa: E402
 from tests.builders import HEADER, customers, pdf_bytes  # noqa: E402
 
 SENDER = "sales@corp.example"
@@ -621,6 +621,98 @@ def _pdf_embedded(payload: Payload) -> bytes:
 def _polyglot(payload: Payload) -> bytes:
     png = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489")
     return with_file(f"{payload.stem}.csv", png + b"\r\n" + payload.csv(), "text/csv")
+
+
+@case("tnef-winmail", "4", "the list inside an Outlook TNEF winmail.dat", rows=LARGE)
+def _tnef(payload: Payload) -> bytes:
+    data = carriers.tnef_bytes(attachments=[(f"{payload.stem}.xlsx", payload.xlsx())])
+    return with_file("winmail.dat", data, "application/ms-tnef")
+
+
+@case("outlook-msg", "4", "the list attached to an Outlook .msg file attached to the mail")
+def _msg(payload: Payload) -> bytes:
+    data = carriers.msg_bytes(attachments=[(f"{payload.stem}.xlsx", payload.xlsx())])
+    return with_file("転送.msg", data, "application/vnd.ms-outlook")
+
+
+@case("outlook-msg-embedded", "4", "the list in a message embedded in an Outlook .msg")
+def _msg_embedded(payload: Payload) -> bytes:
+    inner = carriers.msg_tree(
+        attachments=[(f"{payload.stem}.csv", payload.csv())], top=False, subject="元の資料"
+    )
+    data = carriers.msg_bytes(embedded=[("元の資料.msg", inner)])
+    return with_file("転送.msg", data, "application/vnd.ms-outlook")
+
+
+@case("seven-zip", "4", "the list in a 7z archive (solid LZMA2)")
+def _seven_zip(payload: Payload) -> bytes:
+    data = carriers.seven_zip_bytes([(f"{payload.stem}.csv", payload.csv())])
+    return with_file("資料.7z", data, "application/x-7z-compressed")
+
+
+# Item 5: signed and encrypted mail.
+
+
+def _entity(payload: Payload) -> bytes:
+    return carriers.mime_entity(
+        body="資料をお送りします。\n",
+        attachments=[(f"{payload.stem}.xlsx", payload.xlsx())],
+    )
+
+
+def _smime_head() -> bytes:
+    return headers()
+
+
+@case(
+    "smime-opaque-signed", "5", "an opaque-signed S/MIME message (anyone can read it)", rows=LARGE
+)
+def _smime_signed(payload: Payload) -> bytes:
+    structure = carriers.smime_signed(_entity(payload))
+    return _smime_head() + _pkcs7_part(structure, "signed-data")
+
+
+@case("smime-compressed", "5", "an S/MIME compressed-data message (RFC 3274)")
+def _smime_compressed(payload: Payload) -> bytes:
+    structure = carriers.smime_compressed(_entity(payload))
+    return _smime_head() + _pkcs7_part(structure, "compressed-data")
+
+
+@case("smime-enveloped", "5", "an S/MIME encrypted message", found="encrypted", twin="hold")
+def _smime_enveloped(payload: Payload) -> bytes:
+    structure = carriers.smime_enveloped(_entity(payload))
+    return _smime_head() + _pkcs7_part(structure, "enveloped-data")
+
+
+def _pkcs7_part(structure: bytes, smime_type: str) -> bytes:
+    return (
+        f'Content-Type: application/pkcs7-mime; smime-type={smime_type}; name="smime.p7m"\r\n'
+        "Content-Transfer-Encoding: base64\r\n"
+        'Content-Disposition: attachment; filename="smime.p7m"\r\n\r\n'
+    ).encode() + b64(structure)
+
+
+@case("pgp-mime-encrypted", "5", "a PGP/MIME encrypted message", found="encrypted", twin="hold")
+def _pgp_mime(payload: Payload) -> bytes:
+    armored = carriers.pgp_encrypted(_entity(payload), armor=True, symmetric=True)
+    control = part("Content-Type: application/pgp-encrypted", b"Version: 1\r\n")
+    body = part('Content-Type: application/octet-stream; name="encrypted.asc"', crlf(armored))
+    return multipart(
+        [control, body],
+        subtype='encrypted; protocol="application/pgp-encrypted"',
+    )
+
+
+@case(
+    "pgp-inline", "5", "an inline PGP message block in a text body", found="encrypted", twin="hold"
+)
+def _pgp_inline(payload: Payload) -> bytes:
+    armored = carriers.pgp_encrypted(payload.csv(), armor=True, symmetric=True)
+    text = GREETING.encode() + b"\n" + armored
+    plain = part(
+        "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit", crlf(text)
+    )
+    return multipart([plain])
 
 
 # Item 6: ambiguous structure.

@@ -17,7 +17,19 @@ from typing import Any
 
 import msoffcrypto
 
-from dlp_proxy.inspect import archives, charsets, detect, filetype, mime, pdf, tables
+from dlp_proxy.inspect import (
+    archives,
+    charsets,
+    datauri,
+    detect,
+    filetype,
+    markup,
+    mime,
+    pdf,
+    rtf,
+    tables,
+    xmldoc,
+)
 from dlp_proxy.inspect.archives import Budget, Limits, Member
 from dlp_proxy.inspect.model import Attachment, ReadAs, Sheet, Unscannable
 from dlp_proxy.inspect.vocabulary import Vocabulary
@@ -106,7 +118,7 @@ class Item:
         """Text extracted from this file went through detection: a delimited table in it is
         read as one."""
         data = text.encode("utf-8", "surrogatepass")
-        if tables.looks_delimited(data):
+        if tables.looks_delimited(data, everywhere=len(data) > tables.SAMPLE):
             self.tables(tables.read_delimited(data, name=self.name))
         else:
             self._read("text")
@@ -370,8 +382,67 @@ def _read_text(item: Item, data: bytes) -> None:
         item.prose()
 
 
-def _read_markup(item: Item, data: bytes) -> None:
-    item.text(tables.decode_text(data))
+def _read_html(item: Item, data: bytes) -> None:
+    content = markup.read_html(data, check=item.budget.check)
+    item.text(content.text)
+    if content.plain is not None:
+        item.text(content.plain)  # plain text declared as HTML: its lines as they are
+    if content.problem is not None:
+        item.damage(content.problem)
+    _read_data_uris(item, content.data_uris)
+
+
+def _read_data_uris(item: Item, uris: Sequence[str]) -> None:
+    """Each data: URI is a file of its own (``data-uri-N.csv``: the declared type is a hint,
+    the content decides); one that does not decode is listed as unscannable."""
+    for number, uri in enumerate(uris, 1):
+        name = datauri.file_name(uri, number)
+        item.budget.take_member()
+        try:
+            found = datauri.decode(uri, cap=item.budget.cap())
+        except Unscannable as problem:
+            item.member(Member(name=name, data=None, problem=problem))
+            continue
+        item.budget.spend(len(found.data))
+        data = found.data
+        charset = (found.charset or "utf-8").lower()
+        if found.media_type.startswith("text/") and charset not in _PLAIN_CHARSETS:
+            data = _as_utf8(data, charset)
+        item.file(name, data, hints=(filetype.hint_from_content_type(found.media_type),))
+
+
+def _read_xml(item: Item, data: bytes) -> None:
+    content = xmldoc.read_xml(data, check=item.budget.check)
+    if content.xhtml:
+        _read_html(item, data)
+        return
+    if content.sheets is not None:
+        item.tables(content.sheets)
+    else:
+        item.text(content.text)
+    if content.problem is not None:
+        item.damage(content.problem)
+
+
+def _read_rtf(item: Item, data: bytes) -> None:
+    content = rtf.read_rtf(data, check=item.budget.check)
+    item.text(content.text)
+    if content.problem is not None:
+        item.damage(content.problem)
+    for number, found in enumerate(content.objects, 1):
+        name = f"object {number}"
+        if found.problem is not None:
+            item.member(Member(name=name, data=None, problem=found.problem))
+            continue
+        if found.class_name.lower() == "package":
+            try:
+                embedded = rtf.package(found.data)
+            except Unscannable as problem:
+                item.member(Member(name=name, data=None, problem=problem))
+                continue
+            item.file(f"{name}/{embedded.name}" if embedded.name else name, embedded.data)
+        else:
+            item.file(name, found.data)
 
 
 def _read_document(item: Item, data: bytes) -> None:
@@ -422,11 +493,11 @@ READERS: dict[filetype.Family, Reader] = {
     "workbook": _read_workbook,
     "delimited": _read_delimited,
     "text": _read_text,
-    "html": _read_markup,
-    "xml": _read_markup,
+    "html": _read_html,
+    "xml": _read_xml,
     "document": _read_document,
     "pdf": _read_pdf,
-    "rtf": _not_read_yet,
+    "rtf": _read_rtf,
     "zip": _read_zip,
     "tar": _read_tar,
     "stream": _read_stream,

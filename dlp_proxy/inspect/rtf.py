@@ -29,7 +29,7 @@ _TOKEN = re.compile(
     re.DOTALL,
 )
 _HEX = re.compile(rb"[^0-9a-fA-F]")
-_CRLF = re.compile(rb"[\r\n]")
+_CRLF = re.compile(rb"[\r\n\x00]")  # line ends mean nothing; NULs (WordPad ends with one)
 # Destinations whose content is not text a reader sees.
 _SKIPPED = frozenset(
     b"""author buptim category colorschememapping colortbl comment company creatim datafield

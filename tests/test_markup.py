@@ -129,6 +129,17 @@ def test_plain_text_declared_as_html_is_read_as_lines() -> None:
     assert _found(inspect_message(raw).attachments) == [("part 1", "html", len(ROWS), None)]
 
 
+@pytest.mark.parametrize(
+    "spelled",
+    ["data&colon;text/csv;base64,", "da&Tab;ta:text/csv;base64,", "&#100;ata:text/csv;base64,"],
+    ids=["html5-colon-reference", "tab-inside-scheme", "numeric-reference"],
+)
+def test_a_data_uri_spelled_with_references_is_found(spelled: str) -> None:
+    body = f'<a href="{spelled}{base64.b64encode(CSV).decode()}">x</a>'.encode()
+    found = inspect_file(body, "a.html")
+    assert _found(found)[1] == ("a.html/data-uri-1.csv", "csv", len(ROWS), None)
+
+
 def test_data_uri_with_a_declared_charset_is_decoded_in_it() -> None:
     encoded = base64.b64encode(csv_bytes(ROWS).decode().encode("iso2022_jp", "replace"))
     body = f'<p><a href="data:text/csv;charset=ISO-2022-JP;base64,{encoded.decode()}">x</a></p>'

@@ -67,9 +67,9 @@ def in_attribute(name: str, value: str) -> Iterator[str]:
     if name.lower() == "style":
         yield from in_css(value)
         return
-    stripped = value.strip()
+    stripped = _URL_NOISE.sub("", value.strip())
     if stripped[:5].lower() == "data:" and name.lower() not in _LISTS:
-        yield _URL_NOISE.sub("", stripped)
+        yield stripped
         return
     for match in _TOKEN.finditer(value):
         yield match.group(0).rstrip(",")

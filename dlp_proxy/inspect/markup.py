@@ -32,6 +32,7 @@ _BLOCKS = frozenset(
 _HIDDEN = frozenset({"script", "style"})  # their content is never shown
 _PREFORMATTED = frozenset({"pre", "textarea", "plaintext", "xmp", "listing"})
 _CELLS = frozenset({"td", "th"})
+_STRUCTURE = _BLOCKS | _HIDDEN | _PREFORMATTED | _CELLS | {"br"}
 # Whitespace as a browser collapses it; a tab between words is kept (a pasted TSV line),
 # a tab in a run that breaks a line is indentation of the source.
 _BREAKING = re.compile(r"[ \t\xa0]*[\n\r\f][ \t\n\r\f\xa0]*")
@@ -42,7 +43,16 @@ _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._
 _END_HTML = re.compile(rb"</html\s*>", re.I)
 _MARKUP = re.compile(rb"<[A-Za-z!/?]")
 _TAGS = re.compile(r"<!--.*?-->|<[^>]*>", re.S)
-_DATA_ATTRIBUTES = etree.XPath("//@*[contains(translate(., 'DAT', 'dat'), 'data:')]")
+# A data: URI, or a character reference that could spell one once decoded.
+# Whether a document may hold a data: URI, on its lower-cased bytes: the scheme, with the
+# whitespace a URL parser drops, or character references that could spell it (libxml2 decodes
+# HTML5 references such as &colon; and &Tab;). Each starts with a literal: a fast scan.
+_DATA_SCHEME = re.compile(rb"d\s*a\s*t\s*a\s*(?::|&colon;)")
+_REFERENCE = re.compile(rb"&(?:#|colon;|tab;|newline;)")
+# Attributes holding "data:" once case and the tabs and newlines URL parsers drop are ignored.
+_DATA_ATTRIBUTES = etree.XPath(
+    "//@*[contains(translate(., 'DAT\t\n\r', 'dat'), 'data:')]"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +95,10 @@ def read_html(data: bytes, *, check: Callable[[], None] = lambda: None) -> HtmlC
     if root is None:
         return HtmlContent(text="", tables=[], data_uris=[], plain=plain)
     text, tables = lay_out(root, check=check)
-    return HtmlContent(
-        text=text, tables=tables, data_uris=data_uris(root), plain=plain, problem=problem
-    )
+    lowered = source.lower()
+    maybe = _DATA_SCHEME.search(lowered) or _REFERENCE.search(lowered)
+    uris = data_uris(root) if maybe else []
+    return HtmlContent(text=text, tables=tables, data_uris=uris, plain=plain, problem=problem)
 
 
 def html_tables(root: etree._Element) -> list[HtmlTable]:
@@ -150,9 +161,7 @@ def _parse(source: bytes) -> tuple[etree._Element | None, Unscannable | None]:
 
 
 def _stopped(log: etree._ListErrorLog) -> Unscannable | None:
-    for error in log:
-        if error.level_name != "FATAL":
-            continue
+    for error in log.filter_from_fatals():
         if error.type_name == "ERR_RESOURCE_LIMIT":
             return Unscannable("limit", "HTML nested deeper than 256 elements: read up to there")
         return Unscannable("corrupt", f"HTML parser stopped ({error.type_name})")
@@ -182,7 +191,11 @@ class _Lines:
         if not text:
             return
         if not preformatted:
-            self.parts.append(_SPACES.sub(" ", _BREAKING.sub(" ", text)))
+            if "\n" in text or "\r" in text or "\f" in text:
+                text = _BREAKING.sub(" ", text)
+            if "  " in text or "\xa0" in text:
+                text = _SPACES.sub(" ", text)
+            self.parts.append(text)
             return
         pieces = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
         for piece in pieces[:-1]:
@@ -307,21 +320,27 @@ def lay_out(
     its cells tab-separated, the rows of a table nested in a cell below the row holding it),
     and every table as rows of cell texts. Iterative: nesting costs no recursion."""
     layout = _Layout()
+    sink, preformatted = layout.document, False
     walk = etree.iterwalk(root, events=("start", "end", "comment", "pi"))
     for count, (event, element) in enumerate(walk, 1):
         if count % _CHECK_EVERY == 0:
             check()
         tag = element.tag
         if not isinstance(tag, str):
-            if event != "start":  # a comment or processing instruction: only its tail shows
-                layout.sink().add(element.tail, layout.preformatted > 0)
-        elif event == "start":
-            if tag.lower() in _HIDDEN:
-                walk.skip_subtree()
-            else:
-                layout.start(tag.lower(), element)
+            if event != "start" and element.tail:  # a comment or PI: only its tail shows
+                sink.add(element.tail, preformatted)
+        elif tag not in _STRUCTURE:  # inline: its text, then after it its tail
+            text = element.text if event == "start" else element.tail
+            if text:
+                sink.add(text, preformatted)
+        elif event == "start" and tag in _HIDDEN:  # libxml2 gives tag names in lower case
+            walk.skip_subtree()
         else:
-            layout.end(tag.lower(), element)
+            if event == "start":
+                layout.start(tag, element)
+            else:
+                layout.end(tag, element)
+            sink, preformatted = layout.sink(), layout.preformatted > 0
     return layout.close()
 
 

@@ -103,9 +103,7 @@ def _namespace(tag: str) -> str:
 
 
 def _problem(log: etree._ListErrorLog, empty: bool) -> Unscannable | None:
-    for error in log:
-        if error.level_name != "FATAL":
-            continue
+    for error in log.filter_from_fatals():
         if error.type_name == "ERR_RESOURCE_LIMIT":
             what = "entity expansion" if "amplification" in error.message else "nesting"
             return Unscannable("limit", f"XML {what} over libxml2's bound: read up to there")

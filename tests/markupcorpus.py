@@ -469,3 +469,42 @@ def html_only(markup: str | bytes, *, charset: str = "utf-8") -> bytes:
         b"Content-Transfer-Encoding: base64\r\n\r\n"
         + base64.encodebytes(body).replace(b"\n", b"\r\n")
     )
+
+
+def outlook_rtf_html(rows: Rows = CUSTOMERS) -> bytes:
+    """An Outlook RTF body that encapsulates HTML (MS-OXRTFEX \\fromhtml1): the markup in
+    \\*\\htmltag groups, RTF-only formatting between \\htmlrtf and \\htmlrtf0, Japanese text as
+    \\'hh bytes of cp932, the pasted range as a table both ways."""
+
+    def cell(text: str) -> str:
+        return (
+            "{\\*\\htmltag84 <td nowrap valign=bottom style='padding:0mm 5.4pt'>}"
+            "\\htmlrtf {\\htmlrtf0 " + _rtf_cp932(text) + "\\htmlrtf }\\htmlrtf0 \r\n"
+            "{\\*\\htmltag92 </td>}\\htmlrtf \\cell \\htmlrtf0 \r\n"
+        )
+
+    table = "".join(
+        "{\\*\\htmltag68 <tr>}\\htmlrtf {\\trowd\\cellx1500\\cellx4500\\cellx6000\\cellx9000"
+        "\\pard\\intbl \\htmlrtf0 \r\n"
+        + "".join(cell(value) for value in row)
+        + "{\\*\\htmltag76 </tr>}\\htmlrtf \\row}\\htmlrtf0 \r\n"
+        for row in [HEADER, *rows]
+    )
+    return (
+        "{\\rtf1\\ansi\\ansicpg932\\fromhtml1 \\fbidis \\deff0{\\fonttbl\r\n"
+        "{\\f0\\fswiss\\fcharset128 MS UI Gothic;}\r\n{\\f1\\fmodern MS Gothic;}\r\n"
+        "{\\f2\\fnil\\fcharset2 Symbol;}\r\n{\\f3\\fmodern\\fcharset0 Courier New;}}\r\n"
+        "{\\colortbl\\red0\\green0\\blue0;\\red5\\green99\\blue193;}\r\n"
+        "\\uc1\\pard\\plain\\deftab360 \\f0\\fs24 \r\n"
+        "{\\*\\htmltag19 <html>}\r\n{\\*\\htmltag34 <head>}\r\n"
+        '{\\*\\htmltag241 <meta http-equiv="Content-Type" content="text/html; '
+        'charset=shift_jis">}\r\n'
+        "{\\*\\htmltag41 </head>}\r\n"
+        "{\\*\\htmltag50 <body lang=JA>}\\htmlrtf \\lang1041 \\htmlrtf0 \r\n"
+        "{\\*\\htmltag64 <p class=MsoNormal>}\\htmlrtf {\\htmlrtf0 "
+        + _rtf_cp932("お世話になっております。")
+        + "\\htmlrtf }\\htmlrtf0 \r\n{\\*\\htmltag72 </p>}\\htmlrtf \\par \\htmlrtf0 \r\n"
+        "{\\*\\htmltag0 <table class=MsoNormalTable border=0 cellspacing=0 cellpadding=0>}"
+        "\\htmlrtf {\\htmlrtf0 \r\n" + table + "{\\*\\htmltag0 </table>}\\htmlrtf }\\htmlrtf0 \r\n"
+        "{\\*\\htmltag58 </body>}\r\n{\\*\\htmltag27 </html>}}\r\n"
+    ).encode("ascii")

@@ -224,6 +224,22 @@ def test_an_object_embedded_in_rtf_is_read(
     assert found[0].read_as == "container" or found[0].read_as == "text"
 
 
+def test_outlook_rtf_body_encapsulating_html() -> None:
+    """MS-OXRTFEX: the HTML comes back whole (for the TNEF reader), and both readings of the
+    body find the pasted range."""
+    data = mc.outlook_rtf_html()
+    html = rtf.rtf_html(data)
+    assert html is not None and html.startswith("<html><head><meta")
+    root = markup.parse_html(html.encode())
+    assert root is not None
+    [table] = markup.html_tables(root)
+    assert table.rows == [list(HEADER), *map(list, ROWS)]
+    assert rtf.rtf_text(data).splitlines()[1] == "\t".join(HEADER)
+    assert rtf.rtf_html(mc.wordpad_rtf()) is None
+    [attachment] = inspect_file(data, "body.rtf")
+    assert (attachment.type, attachment.personal_rows) == ("rtf", len(ROWS))
+
+
 def test_rtf_objects_hand_over_the_ole2_file() -> None:
     ole2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600)
     [found] = rtf.rtf_objects(mc.rtf_with_object("Excel.Sheet.8", ole2))

@@ -383,7 +383,10 @@ def _read_text(item: Item, data: bytes) -> None:
 
 
 def _read_html(item: Item, data: bytes) -> None:
-    content = markup.read_html(data, check=item.budget.check)
+    _read_laid_out(item, markup.read_html(data, check=item.budget.check))
+
+
+def _read_laid_out(item: Item, content: markup.HtmlContent) -> None:
     item.text(content.text)
     if content.plain is not None:
         item.text(content.plain)  # plain text declared as HTML: its lines as they are
@@ -429,6 +432,9 @@ def _read_rtf(item: Item, data: bytes) -> None:
     item.text(content.text)
     if content.problem is not None:
         item.damage(content.problem)
+    if content.html is not None:  # Outlook's encapsulated HTML: its tables, its data: URIs
+        html = content.html.encode("utf-8", "surrogatepass")
+        _read_laid_out(item, markup.read_html(html, check=item.budget.check))
     for number, found in enumerate(content.objects, 1):
         name = f"object {number}"
         if found.problem is not None:

@@ -35,7 +35,7 @@ _SKIPPED = frozenset(
     b"""author buptim category colorschememapping colortbl comment company creatim datafield
     datastore docvar doccomm falt fchars ffdeftext ffentrymcr ffexitmcr ffformat ffhelptext
     ffl ffname ffstattext fldinst fldtype filetbl fontemb fontfile footnotesep formfield
-    ftncn ftnsep ftnsepc aftncn aftnsep aftnsepc generator hlinkbase htmltag info keycode
+    ftncn ftnsep ftnsepc aftncn aftnsep aftnsepc generator hlinkbase info keycode
     keywords latentstyles lchars leveltext levelnumbers listoverridetable listpicture
     listtable liststylename listname mmathPr nonshppict objalias objname objsect objtime
     oldcprops oldpprops oldsprops oldtprops operator panose passwordhash pgdsctbl pict
@@ -103,11 +103,17 @@ class RtfContent:
     text: str
     objects: list[RtfObject]
     problem: Unscannable | None = None  # truncated or unbalanced: read up to there
+    html: str | None = None  # the HTML an Outlook RTF body encapsulates (\\fromhtml1)
 
 
 def rtf_text(data: bytes) -> str:
     """The text of an RTF document (also Outlook's RTF bodies); never raises on bad RTF."""
     return read_rtf(data).text
+
+
+def rtf_html(data: bytes) -> str | None:
+    """The HTML an RTF body encapsulates (Outlook's ``\\fromhtml1``, MS-OXRTFEX), else None."""
+    return read_rtf(data).html
 
 
 def rtf_objects(data: bytes) -> Iterator[RtfObject]:
@@ -123,6 +129,8 @@ class _State:
     uc: int = 1  # bytes of fallback after \\uN
     codec: str = "cp1252"
     destination: bytes = b""
+    html: bool = False  # inside \\*\\htmltag: markup of the HTML an RTF body encapsulates
+    htmlrtf: bool = False  # inside \\htmlrtf: RTF-only text, not part of the HTML
 
 
 class _Reader:
@@ -130,6 +138,8 @@ class _Reader:
 
     def __init__(self) -> None:
         self.out: list[str] = []
+        self.html: list[str] = []  # the encapsulated HTML (MS-OXRTFEX), when \\fromhtml1
+        self.fromhtml = False
         self.pending = bytearray()  # \\'hh bytes not yet decoded (DBCS pairs decode together)
         self.objects: list[RtfObject] = []
         self.object_class: list[str] = []
@@ -148,15 +158,27 @@ class _Reader:
 
     def flush(self) -> None:
         if self.pending:
-            self.out.append(bytes(self.pending).decode(self.state.codec, "replace"))
+            self._put(bytes(self.pending).decode(self.state.codec, "replace"))
             self.pending.clear()
 
     def emit(self, text: str) -> None:
         self.flush()
         if self.high_surrogate is not None:
-            self.out.append("\ufffd")
+            self._put("\ufffd")
             self.high_surrogate = None
-        self.out.append(text)
+        self._put(text)
+
+    def _put(self, text: str) -> None:
+        state = self.state
+        if not state.skip:
+            self.out.append(text)
+            if not state.htmlrtf:
+                self.html.append(text)
+        elif state.html:
+            self.html.append(text)
+
+    def _visible(self) -> bool:
+        return not self.state.skip or self.state.html
 
     def brace(self, brace: bytes) -> bool:
         """Open or close a group; False when the nesting bound stops the reading."""
@@ -175,7 +197,7 @@ class _Reader:
             return False
         state = self.state
         self.stack.append(state)
-        self.state = _State(state.skip, state.uc, state.codec, b"")
+        self.state = _State(state.skip, state.uc, state.codec, b"", state.html, state.htmlrtf)
         self.fresh, self.starred = True, False
         return True
 
@@ -206,7 +228,7 @@ class _Reader:
         self.fresh = self.starred = False
         if self.skipping:
             self.skipping -= 1
-        elif not self.state.skip:
+        elif self._visible():
             self.pending.append(value)
 
     def symbol(self, symbol: bytes) -> None:
@@ -216,7 +238,7 @@ class _Reader:
         self.fresh = self.starred = False
         if self.skipping:
             self.skipping -= 1
-        elif not self.state.skip and symbol in _CONTROL_SYMBOLS:
+        elif self._visible() and symbol in _CONTROL_SYMBOLS:
             self.emit(_CONTROL_SYMBOLS[symbol])
 
     def text(self, text: bytes) -> None:
@@ -231,7 +253,7 @@ class _Reader:
             if self.skipping:
                 dropped = min(self.skipping, len(chunk))
                 chunk, self.skipping = chunk[dropped:], self.skipping - dropped
-            if chunk and not self.state.skip:
+            if chunk and self._visible():
                 self.emit(chunk.decode(self.state.codec, "replace"))
 
     def binary(self, data: bytes) -> None:
@@ -243,6 +265,9 @@ class _Reader:
         """The first control word of a group may make it a destination: text skipped, object
         data or class collected, fonts read. Returns whether ``word`` was taken as one."""
         state = self.state
+        if word == b"htmltag":
+            state.destination, state.skip, state.html = word, True, True
+            return True
         if (
             word in (b"objdata", b"objclass", b"fonttbl")
             or word in _SKIPPED
@@ -263,7 +288,12 @@ class _Reader:
             _SETTINGS[word](self, number)
         elif word in (b"mac", b"pc", b"pca"):
             self._document_codec({b"mac": "mac_roman", b"pc": "cp437", b"pca": "cp850"}[word])
-        elif not self.state.skip:
+        elif word == b"htmlrtf":
+            self.flush()
+            self.state.htmlrtf = number != 0
+        elif word == b"fromhtml":
+            self.fromhtml = True
+        elif self._visible():
             self._layout(word)
 
     def _layout(self, word: bytes) -> None:
@@ -292,7 +322,7 @@ class _Reader:
 
     def unicode(self, value: int) -> None:
         self.skipping = self.state.uc
-        if self.state.skip:
+        if not self._visible():
             return
         code = value + 0x10000 if value < 0 else value
         if 0xD800 <= code < 0xDC00:
@@ -379,7 +409,8 @@ def read_rtf(data: bytes, *, check: Callable[[], None] = lambda: None) -> RtfCon
         reader.close_group()
     reader.flush()
     text = _tidy("".join(reader.out))
-    return RtfContent(text=text, objects=reader.objects, problem=reader.problem)
+    html = "".join(reader.html) if reader.fromhtml else None
+    return RtfContent(text=text, objects=reader.objects, problem=reader.problem, html=html)
 
 
 def _code_page(number: int) -> str:

@@ -318,6 +318,11 @@ def test_inline_images_in_data_uris_are_not_applicable() -> None:
         ),
         ("<html><body><p>a</p></body></html>\n<p>after the end</p>", "a\nafter the end"),
         ("<table><tr><td><p>first</p><p>second</p></td><td>x</td></tr></table>", "first second\tx"),
+        (
+            "<p>a</p><!--[if mso]><table><tr><td>x<td>y</table><![endif]--><p>b</p>"
+            '<!--[if gte mso 9]><xml><o:shapedefaults v:ext="edit" /></xml><![endif]-->',
+            "a\nx\ty\nb",
+        ),
     ],
     ids=[
         "blocks-and-whitespace",
@@ -329,6 +334,7 @@ def test_inline_images_in_data_uris_are_not_applicable() -> None:
         "nested-table-rows-below",
         "content-after-html-end",
         "paragraphs-in-a-cell",
+        "outlook-conditional-comment",
     ],
 )
 def test_html_is_laid_out_as_a_browser_shows_it(source: str, text: str) -> None:

@@ -42,6 +42,7 @@ _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._
 # libxml2 drops everything after </html>; browsers put it in the body and show it.
 _END_HTML = re.compile(rb"</html\s*>", re.I)
 _MARKUP = re.compile(rb"<[A-Za-z!/?]")
+_CONDITIONAL = re.compile(r"\[if [^\]]*\]>(.*)<!\[endif\]\s*$", re.S)
 _TAGS = re.compile(r"<!--.*?-->|<[^>]*>", re.S)
 # A data: URI, or a character reference that could spell one once decoded.
 # Whether a document may hold a data: URI, on its lower-cased bytes: the scheme, with the
@@ -50,9 +51,7 @@ _TAGS = re.compile(r"<!--.*?-->|<[^>]*>", re.S)
 _DATA_SCHEME = re.compile(rb"d\s*a\s*t\s*a\s*(?::|&colon;)")
 _REFERENCE = re.compile(rb"&(?:#|colon;|tab;|newline;)")
 # Attributes holding "data:" once case and the tabs and newlines URL parsers drop are ignored.
-_DATA_ATTRIBUTES = etree.XPath(
-    "//@*[contains(translate(., 'DAT\t\n\r', 'dat'), 'data:')]"
-)
+_DATA_ATTRIBUTES = etree.XPath("//@*[contains(translate(., 'DAT\t\n\r', 'dat'), 'data:')]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +93,12 @@ def read_html(data: bytes, *, check: Callable[[], None] = lambda: None) -> HtmlC
     root, problem = _parse(_END_HTML.sub(b"", source))
     if root is None:
         return HtmlContent(text="", tables=[], data_uris=[], plain=plain)
-    text, tables = lay_out(root, check=check)
+    layout = _lay_out(root, check=check, outlook=True)
+    text, tables = layout.close()
     lowered = source.lower()
     maybe = _DATA_SCHEME.search(lowered) or _REFERENCE.search(lowered)
-    uris = data_uris(root) if maybe else []
+    uris = [uri for tree in (root, *layout.fragments) for uri in data_uris(tree)] if maybe else []
+    problem = problem or layout.problem
     return HtmlContent(text=text, tables=tables, data_uris=uris, plain=plain, problem=problem)
 
 
@@ -319,6 +320,12 @@ def lay_out(
     """The text a browser shows for ``root`` (a line per block, a line per table row with
     its cells tab-separated, the rows of a table nested in a cell below the row holding it),
     and every table as rows of cell texts. Iterative: nesting costs no recursion."""
+    return _lay_out(root, check=check, outlook=True).close()
+
+
+def _lay_out(root: etree._Element, *, check: Callable[[], None], outlook: bool) -> _Layout:
+    """``outlook``: also lay out what conditional comments show Outlook (once: not inside
+    one of them)."""
     layout = _Layout()
     sink, preformatted = layout.document, False
     walk = etree.iterwalk(root, events=("start", "end", "comment", "pi"))
@@ -327,6 +334,8 @@ def lay_out(
             check()
         tag = element.tag
         if not isinstance(tag, str):
+            if outlook and event == "comment" and (element.text or "").startswith("[if"):
+                layout.conditional(element.text or "", sink, check)
             if event != "start" and element.tail:  # a comment or PI: only its tail shows
                 sink.add(element.tail, preformatted)
         elif tag not in _STRUCTURE:  # inline: its text, then after it its tail
@@ -341,7 +350,7 @@ def lay_out(
             else:
                 layout.end(tag, element)
             sink, preformatted = layout.sink(), layout.preformatted > 0
-    return layout.close()
+    return layout
 
 
 class _Layout:
@@ -353,6 +362,24 @@ class _Layout:
         self.open: list[_Table] = []
         self.preformatted = 0
         self.padding = [MAX_PADDING]
+        self.fragments: list[etree._Element] = []  # what conditional comments hold
+        self.problem: Unscannable | None = None
+
+    def conditional(self, comment: str, sink: _Lines, check: Callable[[], None]) -> None:
+        """``<!--[if mso]>...<![endif]-->``: Outlook shows what is inside; so do we."""
+        found = _CONDITIONAL.match(comment)
+        if found is None or not found.group(1).strip():
+            return
+        root, problem = _parse(found.group(1).encode("utf-8", "surrogatepass"))
+        self.problem = self.problem or problem
+        if root is None:
+            return
+        self.fragments.append(root)
+        inner = _lay_out(root, check=check, outlook=False)
+        text, tables = inner.close()
+        sink.end_line()
+        sink.lines.extend(line for line in text.split("\n") if line)
+        self.tables.extend(tables)
 
     def sink(self) -> _Lines:
         return self.open[-1].sink() if self.open else self.document

@@ -437,9 +437,13 @@ def _read_rtf(item: Item, data: bytes) -> None:
         _read_laid_out(item, markup.read_html(html, check=item.budget.check))
     for number, found in enumerate(content.objects, 1):
         name = f"object {number}"
+        item.budget.take_member()
+        if found.problem is None and len(found.data) > item.budget.cap():
+            found.problem = Unscannable("limit", f"embedded object of {len(found.data):,} bytes")
         if found.problem is not None:
             item.member(Member(name=name, data=None, problem=found.problem))
             continue
+        item.budget.spend(len(found.data))
         if found.class_name.lower() == "package":
             try:
                 embedded = rtf.package(found.data)

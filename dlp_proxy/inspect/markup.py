@@ -110,7 +110,8 @@ def html_tables(root: etree._Element) -> list[HtmlTable]:
 def parse_html(data: bytes) -> etree._Element | None:
     """The document tree of HTML bytes (None when there is no element at all); raises
     Unscannable when the parser stopped before the end."""
-    root, problem = _parse(_END_HTML.sub(b"", as_utf8(data, declared=_declared_charset(data))))
+    source = as_utf8(data, declared=_declared_charset(data[:4096]))
+    root, problem = _parse(_END_HTML.sub(b"", source))
     if problem is not None:
         raise problem
     return root

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from dlp_proxy.inspect.model import Unscannable
 
 MAX_DEPTH = 1000  # groups inside groups; Word's own documents stay far below
+MAX_BYTES = 256 << 20  # as TableLimits.max_unpacked: text past this is not read
 _CHECK_EVERY = 4096
 _TOKEN = re.compile(
     rb"\\([a-zA-Z]{1,32})(-?\d{1,10})? ?"  # control word, parameter, delimiting space
@@ -179,6 +180,18 @@ class _Reader:
 
     def _visible(self) -> bool:
         return not self.state.skip or self.state.html
+
+    def finish(self) -> RtfContent:
+        """The end of the data: groups still open are closed (what they held counts)."""
+        if self.stack and self.problem is None:
+            depth = len(self.stack)
+            self.problem = Unscannable("corrupt", f"RTF ends inside {depth} open groups")
+        while self.stack:
+            self.close_group()
+        self.flush()
+        html = "".join(self.html) if self.fromhtml else None
+        text = _tidy("".join(self.out))
+        return RtfContent(text=text, objects=self.objects, problem=self.problem, html=html)
 
     def brace(self, brace: bytes) -> bool:
         """Open or close a group; False when the nesting bound stops the reading."""
@@ -374,8 +387,10 @@ _SETTINGS: dict[bytes, Callable[[_Reader, int], None]] = {
 
 def read_rtf(data: bytes, *, check: Callable[[], None] = lambda: None) -> RtfContent:
     """Read an RTF document's text and objects. ``check`` runs every few thousand tokens.
-    Never raises for bad RTF; a document cut short or with unbalanced braces comes back with
-    ``problem`` set and everything before the damage read."""
+    Raises Unscannable("limit") only past MAX_BYTES; a document cut short or with unbalanced
+    braces comes back with ``problem`` set and everything before the damage read."""
+    if len(data) > MAX_BYTES:
+        raise Unscannable("limit", f"RTF of {len(data):,} bytes, over {MAX_BYTES:,}")
     reader = _Reader()
     position, end, count = 0, len(data), 0
     while position < end:
@@ -402,15 +417,7 @@ def read_rtf(data: bytes, *, check: Callable[[], None] = lambda: None) -> RtfCon
                 break
         else:
             reader.text(text or b"")
-    if reader.stack and reader.problem is None:
-        depth = len(reader.stack)
-        reader.problem = Unscannable("corrupt", f"RTF ends inside {depth} open groups")
-    while reader.stack:  # a document cut short: what its open groups held still counts
-        reader.close_group()
-    reader.flush()
-    text = _tidy("".join(reader.out))
-    html = "".join(reader.html) if reader.fromhtml else None
-    return RtfContent(text=text, objects=reader.objects, problem=reader.problem, html=html)
+    return reader.finish()
 
 
 def _code_page(number: int) -> str:

@@ -61,7 +61,7 @@ class DataUri:
     data: bytes
 
 
-def in_attribute(name: str, value: str) -> Iterator[str]:
+def in_attribute(value: str, *, name: str) -> Iterator[str]:
     """The data: URIs in one attribute value: a whole URL (href, src...), tokens of a srcset,
     or url() in an inline style."""
     if name.lower() == "style":
@@ -93,7 +93,7 @@ def media_type(uri: str) -> str:
     return declared if "/" in declared else "text/plain"
 
 
-def file_name(uri: str, number: int) -> str:
+def file_name(uri: str, *, number: int) -> str:
     """``data-uri-N`` with the extension of the declared type: only a hint."""
     return f"data-uri-{number}{_EXTENSIONS.get(media_type(uri), '')}"
 

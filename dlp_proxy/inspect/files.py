@@ -399,7 +399,7 @@ def _read_data_uris(item: Item, uris: Sequence[str]) -> None:
     """Each data: URI is a file of its own (``data-uri-N.csv``: the declared type is a hint,
     the content decides); one that does not decode is listed as unscannable."""
     for number, uri in enumerate(uris, 1):
-        name = datauri.file_name(uri, number)
+        name = datauri.file_name(uri, number=number)
         item.budget.take_member()
         try:
             found = datauri.decode(uri, cap=item.budget.cap())

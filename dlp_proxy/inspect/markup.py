@@ -174,7 +174,7 @@ def data_uris(root: etree._Element) -> list[str]:
     """Every data: URI in the document's attributes, inline styles and style sheets."""
     found: list[str] = []
     for value in _DATA_ATTRIBUTES(root):
-        found.extend(datauri.in_attribute(str(value.attrname), str(value)))
+        found.extend(datauri.in_attribute(str(value), name=str(value.attrname)))
     for style in root.iter("style"):
         found.extend(datauri.in_css("".join(style.itertext())))
     return found
@@ -262,8 +262,8 @@ class _Table:
         self.cell = _Lines()
         self.cell_element = element
         if padding[0] > 0:
-            self.colspan = _span(element.get("colspan"), MAX_COLSPAN)
-            self.rowspan = _span(element.get("rowspan"), MAX_ROWSPAN)
+            self.colspan = _span(element.get("colspan"), cap=MAX_COLSPAN)
+            self.rowspan = _span(element.get("rowspan"), cap=MAX_ROWSPAN)
         else:
             self.colspan = self.rowspan = 1
 
@@ -310,7 +310,7 @@ def _one_line(cell: str) -> str:
     return cell.replace("\n", " ").replace("\t", " ")
 
 
-def _span(value: str | None, cap: int) -> int:
+def _span(value: str | None, *, cap: int) -> int:
     digits = re.match(r"\s*(\d{1,9})", value or "")
     return max(1, min(int(digits.group(1)), cap)) if digits else 1
 

@@ -1,11 +1,4 @@
-"""Read RTF: the text Word shows (table rows as tab-separated lines) and embedded OLE objects.
-
-One pass of a regular-expression tokenizer over the bytes with an explicit group stack (no
-recursion): ``\\'hh`` bytes decode in the code page of the current font or ``\\ansicpg``,
-``\\uN`` with its ``\\ucN`` fallback skipped, ``\\binN`` runs skipped or kept as object data,
-pictures and other non-text destinations left out. ``\\objdata`` becomes the object's native
-data with the OLE1 header (MS-OLEDS 2.2) stripped.
-"""
+"""Read RTF: the text Word shows (table rows as tab-separated lines) and embedded OLE objects."""
 
 from __future__ import annotations
 
@@ -219,7 +212,7 @@ class _Reader:
         self.flush()
         if self.state.destination == b"objdata":
             data, name = b"".join(self.object_data), "".join(self.object_class).strip(" ;")
-            self.objects.append(_ole1(data, name))
+            self.objects.append(_ole1(data, class_name=name))
             self.object_data = []
         self.fresh = self.starred = False
         if not self.stack:
@@ -386,7 +379,12 @@ _SETTINGS: dict[bytes, Callable[[_Reader, int], None]] = {
 
 
 def read_rtf(data: bytes, *, check: Callable[[], None] = lambda: None) -> RtfContent:
-    """Read an RTF document's text and objects. ``check`` runs every few thousand tokens.
+    """Read an RTF document's text and objects in one pass of a regular-expression tokenizer
+    with an explicit group stack (no recursion): ``\\'hh`` bytes decode in the code page of
+    the current font or ``\\ansicpg``, ``\\uN`` with its ``\\ucN`` fallback skipped, ``\\binN``
+    runs skipped or kept as object data, pictures and other non-text destinations left out,
+    ``\\objdata`` decoded with its OLE1 header stripped. ``check`` runs every few thousand
+    tokens.
     Raises Unscannable("limit") only past MAX_BYTES; a document cut short or with unbalanced
     braces comes back with ``problem`` set and everything before the damage read."""
     if len(data) > MAX_BYTES:
@@ -435,7 +433,7 @@ def _tidy(text: str) -> str:
     return "\n".join(line for line in lines if line.strip())
 
 
-def _ole1(hexdata: bytes, class_name: str) -> RtfObject:
+def _ole1(hexdata: bytes, *, class_name: str) -> RtfObject:
     """The native data of an OLE1 EmbeddedObject (MS-OLEDS 2.2.5): OLEVersion, FormatID,
     ClassName, TopicName, ItemName (length-prefixed ANSI strings), NativeDataSize, NativeData."""
     digits = _HEX.sub(b"", hexdata)

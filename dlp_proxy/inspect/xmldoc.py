@@ -1,8 +1,4 @@
-"""Read XML without trusting it: SpreadsheetML 2003 workbooks as sheets, other XML as lines.
-
-lxml parses with no entity expansion, no DTD loading, no network and libxml2's default
-bounds (256 levels of nesting); the tree is cleared as it is read, so memory follows the text.
-"""
+"""Read XML without trusting it: SpreadsheetML 2003 workbooks as sheets, other XML as lines."""
 
 from __future__ import annotations
 
@@ -52,8 +48,11 @@ def read_xml(
     check: Callable[[], None] = lambda: None,
     limits: TableLimits = DEFAULT_TABLE_LIMITS,
 ) -> XmlContent:
-    """Read XML bytes. Raises Unscannable: limit (over ``limits``), corrupt (no document).
-    Damage after a readable start (a truncated file, a tag left open) is ``problem``."""
+    """Read XML bytes with no entity expansion, no DTD loading, no network and libxml2's
+    bounds (256 levels of nesting, entity amplification); the tree is cleared as it is read,
+    so memory follows the text. Raises Unscannable: limit (over ``limits``), corrupt (no
+    document). Damage after a readable start (a truncated file, a tag left open) is
+    ``problem``, with what came before it read."""
     if len(data) > limits.max_unpacked:
         raise Unscannable("limit", f"XML of {len(data):,} bytes, over {limits.max_unpacked:,}")
     head = _XML_ENCODING.search(data[:1024])

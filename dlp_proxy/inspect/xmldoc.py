@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime
 import io
 import re
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -23,6 +22,7 @@ _CHECK_EVERY = 2048
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)""", re.I)
 _SPACES = re.compile(r"\s+")
 _HIDDEN = frozenset({"SheetHidden", "SheetVeryHidden"})
+_LOCAL_NAMES: dict[str, str] = {}  # "{namespace}name" -> "name"
 _WORKBOOK = f"{{{SPREADSHEET}}}Workbook"
 _WORKSHEET = f"{{{SPREADSHEET}}}Worksheet"
 _ROW = f"{{{SPREADSHEET}}}Row"
@@ -93,8 +93,14 @@ def read_xml(
 
 
 def _local(tag: object) -> str:
-    text = tag if isinstance(tag, str) else ""
-    return text.rsplit("}", 1)[-1]
+    if not isinstance(tag, str):
+        return ""
+    name = _LOCAL_NAMES.get(tag)
+    if name is None:
+        name = tag.rsplit("}", 1)[-1]
+        if len(_LOCAL_NAMES) < 4096:
+            _LOCAL_NAMES[tag] = name
+    return name
 
 
 def _namespace(tag: str) -> str:
@@ -267,15 +273,97 @@ class _Flat:
     values: list[str]
 
 
-@dataclass(slots=True)
 class _Frame:
-    name: str
-    parts: list[_Simple | _Flat | list[str]] = field(default_factory=list)
-    own_text: list[str] = field(default_factory=list)
+    """An element being read: its children's results, rendered into lines as they come so
+    that memory follows the text (a record is held only until its next sibling shows
+    whether it repeats)."""
+
+    __slots__ = ("count", "header", "lines", "name", "own_text", "pending", "repeated", "simple")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0
+        self.simple: list[_Simple] | None = []  # while every child so far is simple
+        self.lines: list[str] = []
+        self.own_text: list[str] = []
+        self.pending: _Flat | None = None
+        self.repeated = False  # whether ``pending`` follows a record of its name
+        self.header: list[str] | None = None
+
+    def take(self, part: _Simple | _Flat | list[str]) -> None:
+        self.count += 1
+        if self.simple is not None:
+            if isinstance(part, _Simple):
+                self.simple.append(part)
+                return
+            self._to_lines()
+        if isinstance(part, _Flat):
+            if self.pending is not None and self.pending.name == part.name:
+                self._record(self.pending)
+                self.repeated = True
+            else:
+                self._flush()
+                self.repeated = False
+            self.pending = part
+            return
+        self._flush()
+        if isinstance(part, _Simple):
+            if part.value:
+                self.lines.append(part.value)
+        else:
+            self.lines.extend(part)
+
+    def _to_lines(self) -> None:
+        if self.simple:
+            self.lines.extend(part.value for part in self.simple if part.value)
+        self.simple = None
+
+    def _flush(self) -> None:
+        pending = self.pending
+        if pending is not None:
+            if self.repeated:
+                self._record(pending)
+            else:  # a record of its own: its values are plain lines
+                self.lines.extend(value for value in pending.values if value)
+            self.pending = None
+
+    def _record(self, record: _Flat) -> None:
+        """A record repeated under this element: one tab-separated line, under a line of its
+        field names whenever they change."""
+        if record.fields != self.header:
+            self.header = record.fields
+            self.lines.append("\t".join(record.fields))
+        self.lines.append("\t".join(value.replace("\t", " ") for value in record.values))
+
+    def close(self) -> list[str]:
+        self._to_lines()
+        self._flush()
+        return self.lines
+
+    def result(self, element: etree._Element | None) -> _Simple | _Flat | list[str]:
+        own = " ".join(self.own_text)
+        if self.count == 0:
+            attrib = element.attrib.items() if element is not None else []
+            attributes = [(_local(key), _clean(value)) for key, value in attrib]
+            if len(attributes) >= 2 and not own:
+                names, values = [k for k, _ in attributes], [v for _, v in attributes]
+                return _Flat(self.name, names, values)
+            return _Simple(self.name, own)
+        simple = self.simple
+        if not own and simple is not None and len(simple) == 1:
+            return _Simple(self.name, simple[0].value)
+        if not own and simple is not None:
+            return _Flat(self.name, [p.name for p in simple], [p.value for p in simple])
+        lines = self.close()
+        return [own, *lines] if own else lines
 
 
 def _clean(text: str | None) -> str:
-    return _SPACES.sub(" ", text).strip() if text else ""
+    if not text:
+        return ""
+    stripped = text.strip()
+    collapse = "  " in stripped or "\n" in stripped or "\t" in stripped or "\r" in stripped
+    return _SPACES.sub(" ", stripped) if collapse else stripped
 
 
 def _lines(
@@ -287,6 +375,7 @@ def _lines(
     """Text lines of any XML: a record-like element (its children all simple text elements,
     repeated under one parent) becomes one tab-separated line, under a line of its field
     names whenever they change; other text is a line per element."""
+    document = _Frame("")
     stack = [_Frame(_local(root.tag))]
     seen = 0
     for event, element in events:
@@ -307,60 +396,20 @@ def _lines(
             stack.append(_Frame(_local(element.tag)))
             continue
         frame = stack.pop()
-        children = [child for child in element if isinstance(child.tag, str)]
-        _text(frame, children[-1].tail if children else element.text)
-        entities[0] += _entities(element)
-        result = _result(frame, element)
-        if stack:
-            stack[-1].parts.append(result)
+        if len(element):
+            children = [child for child in element if isinstance(child.tag, str)]
+            entities[0] += len(element) - len(children)  # comments and PIs are not kept
+            _text(frame, children[-1].tail if children else element.text)
         else:
-            return "\n".join(_render([result]))
+            _text(frame, element.text)
+        (stack[-1] if stack else document).take(frame.result(element))
         element.clear(keep_tail=True)
-    return "\n".join(_render([part for frame in stack for part in frame.parts]))
+    while stack:  # not reached with libxml2's recovery (it ends every open element)
+        frame = stack.pop()
+        (stack[-1] if stack else document).take(frame.result(None))
+    return "\n".join(document.close())
 
 
 def _text(frame: _Frame, text: str | None) -> None:
-    cleaned = _clean(text)
-    if cleaned:
-        frame.own_text.append(cleaned)
-
-
-def _result(frame: _Frame, element: etree._Element) -> _Simple | _Flat | list[str]:
-    parts = frame.parts
-    own = " ".join(frame.own_text)
-    if not parts:
-        attributes = [(_local(key), _clean(value)) for key, value in element.attrib.items()]
-        if len(attributes) >= 2 and not own:
-            return _Flat(frame.name, [key for key, _ in attributes], [v for _, v in attributes])
-        return _Simple(frame.name, own)
-    if not own and len(parts) == 1 and isinstance(parts[0], _Simple):
-        return _Simple(frame.name, parts[0].value)
-    if not own and len(parts) >= 2 and all(isinstance(part, _Simple) for part in parts):
-        simple = [part for part in parts if isinstance(part, _Simple)]
-        return _Flat(frame.name, [part.name for part in simple], [part.value for part in simple])
-    lines = [own] if own else []
-    lines.extend(_render(parts))
-    return lines
-
-
-def _render(parts: list[_Simple | _Flat | list[str]]) -> list[str]:
-    """Lines for the children of one element: records repeated under it as tab-separated
-    lines (a header of their field names when it changes), anything else line by line."""
-    repeated = Counter(part.name for part in parts if isinstance(part, _Flat))
-    lines: list[str] = []
-    header: list[str] | None = None
-    for part in parts:
-        if isinstance(part, _Simple):
-            if part.value:
-                lines.append(part.value)
-        elif isinstance(part, _Flat):
-            if repeated[part.name] >= 2:
-                if part.fields != header:
-                    header = part.fields
-                    lines.append("\t".join(header))
-                lines.append("\t".join(value.replace("\t", " ") for value in part.values))
-            else:
-                lines.extend(value for value in part.values if value)
-        else:
-            lines.extend(part)
-    return lines
+    if text and not text.isspace():
+        frame.own_text.append(_clean(text))

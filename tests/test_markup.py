@@ -323,6 +323,15 @@ def test_inline_images_in_data_uris_are_not_applicable() -> None:
             '<!--[if gte mso 9]><xml><o:shapedefaults v:ext="edit" /></xml><![endif]-->',
             "a\nx\ty\nb",
         ),
+        (
+            '<p>Logo: <img src="cid:1" alt="ACME"></p><input value="山田"><input type=hidden '
+            'value="token">',
+            "Logo: ACME\n山田",
+        ),
+        (
+            '<p>x</p><iframe srcdoc="<table><tr><td>a<td>b</table>"></iframe><p>y</p>',
+            "x\na\tb\ny",
+        ),
     ],
     ids=[
         "blocks-and-whitespace",
@@ -335,6 +344,8 @@ def test_inline_images_in_data_uris_are_not_applicable() -> None:
         "content-after-html-end",
         "paragraphs-in-a-cell",
         "outlook-conditional-comment",
+        "alt-text-and-field-values",
+        "iframe-srcdoc",
     ],
 )
 def test_html_is_laid_out_as_a_browser_shows_it(source: str, text: str) -> None:

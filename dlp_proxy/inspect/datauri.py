@@ -45,7 +45,7 @@ _CSS_URL = re.compile(
     re.IGNORECASE,
 )
 _LISTS = frozenset({"srcset", "imagesrcset"})  # URLs separated by whitespace and descriptors
-_TOKEN = re.compile(r"data:\S+", re.IGNORECASE)
+_TOKEN = re.compile(r"data:[^\s\"'<>]+", re.IGNORECASE)
 _URL_NOISE = re.compile(r"[\t\n\r]")  # URL parsers drop these anywhere in a URL
 _WHITESPACE = re.compile(rb"[\t\n\f\r ]")
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]*")

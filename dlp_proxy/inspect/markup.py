@@ -32,7 +32,10 @@ _BLOCKS = frozenset(
 _HIDDEN = frozenset({"script", "style"})  # their content is never shown
 _PREFORMATTED = frozenset({"pre", "textarea", "plaintext", "xmp", "listing"})
 _CELLS = frozenset({"td", "th"})
-_STRUCTURE = _BLOCKS | _HIDDEN | _PREFORMATTED | _CELLS | {"br"}
+# Elements whose attribute a reader sees as text: alt text (shown while images are
+# blocked, as most mail programs do by default), form field values, iframe documents.
+_SHOWN_ATTRIBUTE = {"img": "alt", "area": "alt", "input": "value"}
+_STRUCTURE = _BLOCKS | _HIDDEN | _PREFORMATTED | _CELLS | {"br", "iframe"} | _SHOWN_ATTRIBUTE.keys()
 # Whitespace as a browser collapses it; a tab between words is kept (a pasted TSV line),
 # a tab in a run that breaks a line is indentation of the source.
 _BREAKING = re.compile(r"[ \t\xa0]*[\n\r\f][ \t\n\r\f\xa0]*")
@@ -174,7 +177,8 @@ def data_uris(root: etree._Element) -> list[str]:
     """Every data: URI in the document's attributes, inline styles and style sheets."""
     found: list[str] = []
     for value in _DATA_ATTRIBUTES(root):
-        found.extend(datauri.in_attribute(str(value), name=str(value.attrname)))
+        if value.attrname != "srcdoc":  # a document of its own, laid out with this one
+            found.extend(datauri.in_attribute(str(value), name=str(value.attrname)))
     for style in root.iter("style"):
         found.extend(datauri.in_css("".join(style.itertext())))
     return found
@@ -325,9 +329,9 @@ def lay_out(
 
 
 def _lay_out(root: etree._Element, *, check: Callable[[], None], outlook: bool) -> _Layout:
-    """``outlook``: also lay out what conditional comments show Outlook (once: not inside
-    one of them)."""
-    layout = _Layout()
+    """``outlook``: also lay out the documents inside this one, what conditional comments
+    show Outlook and an iframe's ``srcdoc`` (once: not inside one of them)."""
+    layout = _Layout(nested=outlook, check=check)
     sink, preformatted = layout.document, False
     walk = etree.iterwalk(root, events=("start", "end", "comment", "pi"))
     for count, (event, element) in enumerate(walk, 1):
@@ -336,7 +340,9 @@ def _lay_out(root: etree._Element, *, check: Callable[[], None], outlook: bool) 
         tag = element.tag
         if not isinstance(tag, str):
             if outlook and event == "comment" and (element.text or "").startswith("[if"):
-                layout.conditional(element.text or "", sink, check)
+                found = _CONDITIONAL.match(element.text or "")
+                if found is not None:
+                    layout.inner(found.group(1), sink)
             if event != "start" and element.tail:  # a comment or PI: only its tail shows
                 sink.add(element.tail, preformatted)
         elif tag not in _STRUCTURE:  # inline: its text, then after it its tail
@@ -357,7 +363,9 @@ def _lay_out(root: etree._Element, *, check: Callable[[], None], outlook: bool) 
 class _Layout:
     """The lines and tables of a document as its elements open and close."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, nested: bool, check: Callable[[], None]) -> None:
+        self.nested = nested
+        self.check = check
         self.document = _Lines()
         self.tables: list[HtmlTable | None] = []
         self.open: list[_Table] = []
@@ -366,17 +374,17 @@ class _Layout:
         self.fragments: list[etree._Element] = []  # what conditional comments hold
         self.problem: Unscannable | None = None
 
-    def conditional(self, comment: str, sink: _Lines, check: Callable[[], None]) -> None:
-        """``<!--[if mso]>...<![endif]-->``: Outlook shows what is inside; so do we."""
-        found = _CONDITIONAL.match(comment)
-        if found is None or not found.group(1).strip():
+    def inner(self, markup: str, sink: _Lines) -> None:
+        """A document inside this one (``<!--[if mso]>...<![endif]-->``, which Outlook
+        shows; an iframe's ``srcdoc``): its lines here, its tables and data: URIs too."""
+        if not markup.strip():
             return
-        root, problem = _parse(found.group(1).encode("utf-8", "surrogatepass"))
+        root, problem = _parse(markup.encode("utf-8", "surrogatepass"))
         self.problem = self.problem or problem
         if root is None:
             return
         self.fragments.append(root)
-        inner = _lay_out(root, check=check, outlook=False)
+        inner = _lay_out(root, check=self.check, outlook=False)
         text, tables = inner.close()
         sink.end_line()
         sink.lines.extend(line for line in text.split("\n") if line)
@@ -386,6 +394,17 @@ class _Layout:
         return self.open[-1].sink() if self.open else self.document
 
     def start(self, name: str, element: etree._Element) -> None:
+        if name in _SHOWN_ATTRIBUTE:
+            shown = element.get(_SHOWN_ATTRIBUTE[name])
+            if shown and element.get("type", "").lower() != "hidden":
+                self.sink().add(shown, self.preformatted > 0)
+        elif name == "iframe" and element.get("srcdoc"):
+            if self.nested:
+                self.inner(element.get("srcdoc") or "", self.sink())
+            else:
+                self.problem = self.problem or Unscannable(
+                    "unsupported", "an iframe srcdoc inside a nested document is not read"
+                )
         table = self.open[-1] if self.open else None
         if name == "table":
             self.sink().end_line()

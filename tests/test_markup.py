@@ -273,6 +273,15 @@ def test_harmless_markup_is_read_without_findings(data: bytes, name: str) -> Non
     assert (attachment.status, attachment.personal_rows) == ("read", 0)
 
 
+def test_a_png_named_svg_is_an_image_not_ambiguous_text() -> None:
+    png = bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+    )
+    [attachment] = inspect_file(png, "logo.svg")
+    assert attachment.status == "not-applicable"
+
+
 def test_an_html_body_of_prose_is_not_listed() -> None:
     raw = mc.alternative("承知しました。\r\n", mc.signature_body())
     assert inspect_message(raw).attachments == ()

@@ -124,7 +124,6 @@ _EXTENSIONS = {
     "htm": "html",
     "html": "html",
     "xml": "xml",
-    "svg": "xml",
     "xhtml": "html",
     "zip": "zip",
     "eml": "eml",

@@ -47,7 +47,6 @@ _END_HTML = re.compile(rb"</html\s*>", re.I)
 _MARKUP = re.compile(rb"<[A-Za-z!/?]")
 _CONDITIONAL = re.compile(r"\[if [^\]]*\]>(.*)<!\[endif\]\s*$", re.S)
 _TAGS = re.compile(r"<!--.*?-->|<[^>]*>", re.S)
-# A data: URI, or a character reference that could spell one once decoded.
 # Whether a document may hold a data: URI, on its lower-cased bytes: the scheme, with the
 # whitespace a URL parser drops, or character references that could spell it (libxml2 decodes
 # HTML5 references such as &colon; and &Tab;). Each starts with a literal: a fast scan.

@@ -64,6 +64,7 @@ def libreoffice(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     outputs = {
         "calc.html": "HTML (StarCalc)",
         "calc.xml": "MS Excel 2003 XML",
+        "calc.fods": "OpenDocument Spreadsheet Flat XML",
         "+letter.fodt": "",
         "writer.rtf": "Rich Text Format",
         "writer.html": "HTML (StarWriter)",
@@ -172,10 +173,17 @@ def test_a_list_in_a_markup_attachment_is_found(data: bytes, name: str, expected
     [
         ("calc.html", "html"),
         ("calc.xml", "xml"),
+        ("calc.fods", "xml"),
         ("writer.rtf", "rtf"),
         ("writer.html", "html"),
     ],
-    ids=["calc-html-export", "calc-spreadsheetml-2003", "writer-rtf", "writer-html"],
+    ids=[
+        "calc-html-export",
+        "calc-spreadsheetml-2003",
+        "calc-flat-xml",
+        "writer-rtf",
+        "writer-html",
+    ],
 )
 def test_files_written_by_libreoffice(
     libreoffice: dict[str, bytes], name: str, expected_type: str
@@ -186,6 +194,8 @@ def test_files_written_by_libreoffice(
         len(ROWS),
         None,
     )
+    # Every column recognised: the Japanese came through (not only phones and emails)
+    assert {"person_name", "address", "phone", "email"} <= {c.kind for c in attachment.columns}
 
 
 def test_hidden_spreadsheetml_worksheet_is_read() -> None:
@@ -372,16 +382,38 @@ def test_html_tables_are_rows_of_cells_nested_ones_too() -> None:
     ]
 
 
-def test_xml_records_become_tab_separated_lines() -> None:
+def test_xml_records_become_tables() -> None:
     records = "".join(
         f"<customer id='{i}'><name>{n}</name><address>{a}</address><tel>{t}</tel>"
         f"<mail>{m}</mail></customer>"
         for i, (n, a, t, m) in enumerate(ROWS)
     )
     data = f"<?xml version='1.0'?><export><title>顧客</title>{records}</export>".encode()
-    text = xmldoc.read_xml(data).text
-    assert text.splitlines()[:3] == ["顧客", "name\taddress\ttel\tmail", "\t".join(ROWS[0])]
+    content = xmldoc.read_xml(data)
+    assert content.text == "顧客"
+    [table] = content.records
+    assert (table.name, table.rows[0], table.rows[1]) == (
+        "customer",
+        ["name", "address", "tel", "mail"],
+        list(ROWS[0]),
+    )
     [attachment] = inspect_file(data, "export.xml")
+    assert attachment.personal_rows == len(ROWS)
+
+
+def test_xml_runs_of_different_records_are_different_tables() -> None:
+    """Flat XML (.fods-like): font declarations (records of attributes) and rows of cells
+    (records of one repeated name: no header of their own) are tables apart."""
+    fonts = "".join(f'<font name="F{i}" family="Family {i}"/>' for i in range(5))
+    rows = "".join(
+        "<row>" + "".join(f"<cell><p>{v}</p></cell>" for v in row) + "</row>"
+        for row in [HEADER, *ROWS]
+    )
+    data = f"<?xml version='1.0'?><doc><fonts>{fonts}</fonts><table>{rows}</table></doc>".encode()
+    fonts_table, cells_table = xmldoc.read_xml(data).records
+    assert fonts_table.rows[0] == ["name", "family"]
+    assert cells_table.rows[0] == list(HEADER)
+    [attachment] = inspect_file(data, "flat.xml")
     assert attachment.personal_rows == len(ROWS)
 
 

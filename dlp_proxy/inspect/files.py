@@ -423,6 +423,8 @@ def _read_xml(item: Item, data: bytes) -> None:
         item.tables(content.sheets)
     else:
         item.text(content.text)
+        if content.records:
+            item.tables(content.records)
     if content.problem is not None:
         item.damage(content.problem)
 

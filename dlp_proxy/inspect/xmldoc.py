@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime
 import io
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from lxml import etree
 
@@ -33,11 +33,12 @@ _VISIBLE = f"{{{EXCEL}}}Visible"
 
 @dataclass(slots=True)
 class XmlContent:
-    """What an XML file holds: the sheets of a SpreadsheetML workbook, or text lines where an
-    element of simple text elements is one tab-separated line (a record per element)."""
+    """What an XML file holds: the sheets of a SpreadsheetML workbook; or, for other XML,
+    the runs of record-like elements as tables and the rest of the text as lines."""
 
     sheets: list[Sheet] | None = None
     text: str = ""
+    records: list[Sheet] = field(default_factory=list)  # runs of record elements, as tables
     xhtml: bool = False  # the root is <html>: read it as HTML
     problem: Unscannable | None = None  # where the parser stopped, or what it did not expand
 
@@ -81,7 +82,7 @@ def read_xml(
             if root.tag == _WORKBOOK:
                 content.sheets = _workbook(events, check, limits, entities)
             else:
-                content.text = _lines(root, events, check, entities)
+                content.text, content.records = _lines(root, events, check, entities)
     except etree.LxmlError as exc:
         raise Unscannable("corrupt", f"XML unreadable ({type(exc).__name__})") from None
     content.problem = _problem(events.error_log, first is None)
@@ -278,10 +279,15 @@ class _Frame:
     that memory follows the text (a record is held only until its next sibling shows
     whether it repeats)."""
 
-    __slots__ = ("count", "header", "lines", "name", "own_text", "pending", "repeated", "simple")
+    __slots__ = (
+        *("count", "header", "lines", "name", "own_text", "pending", "repeated", "simple"),
+        *("table", "tables"),
+    )
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, tables: list[Sheet]) -> None:
         self.name = name
+        self.tables = tables  # the document's: one per run of records
+        self.table: list[Sequence[object]] | None = None
         self.count = 0
         self.simple: list[_Simple] | None = []  # while every child so far is simple
         self.lines: list[str] = []
@@ -307,6 +313,7 @@ class _Frame:
             self.pending = part
             return
         self._flush()
+        self.table = None  # a run of records ends at anything else
         if isinstance(part, _Simple):
             if part.value:
                 self.lines.append(part.value)
@@ -328,12 +335,14 @@ class _Frame:
             self.pending = None
 
     def _record(self, record: _Flat) -> None:
-        """A record repeated under this element: one tab-separated line, under a line of its
-        field names whenever they change."""
-        if record.fields != self.header:
+        """A record repeated under this element: a row of the table its run of records makes
+        (a new table when the field names change; they are its header row unless they are
+        all one name, as in <row><cell/><cell/></row>)."""
+        if record.fields != self.header or self.table is None:
             self.header = record.fields
-            self.lines.append("\t".join(record.fields))
-        self.lines.append("\t".join(value.replace("\t", " ") for value in record.values))
+            self.table = [list(record.fields)] if len(set(record.fields)) > 1 else []
+            self.tables.append(Sheet(name=record.name, rows=self.table))
+        self.table.append(record.values)
 
     def close(self) -> list[str]:
         self._to_lines()
@@ -371,12 +380,13 @@ def _lines(
     events: Iterator[tuple[str, etree._Element]],
     check: Callable[[], None],
     entities: list[int],
-) -> str:
-    """Text lines of any XML: a record-like element (its children all simple text elements,
-    repeated under one parent) becomes one tab-separated line, under a line of its field
-    names whenever they change; other text is a line per element."""
-    document = _Frame("")
-    stack = [_Frame(_local(root.tag))]
+) -> tuple[str, list[Sheet]]:
+    """Tables and text lines of any XML: a run of record-like elements (children all simple
+    text elements, repeated under one parent) is a table, its field names the header row;
+    other text is a line per element."""
+    tables: list[Sheet] = []
+    document = _Frame("", tables)
+    stack = [_Frame(_local(root.tag), tables)]
     seen = 0
     for event, element in events:
         seen += 1
@@ -393,7 +403,7 @@ def _lines(
                     while element.getprevious() is not None:
                         entities[0] += isinstance(parent[0], etree._Entity)
                         del parent[0]
-            stack.append(_Frame(_local(element.tag)))
+            stack.append(_Frame(_local(element.tag), tables))
             continue
         frame = stack.pop()
         if len(element):
@@ -407,7 +417,7 @@ def _lines(
     while stack:  # not reached with libxml2's recovery (it ends every open element)
         frame = stack.pop()
         (stack[-1] if stack else document).take(frame.result(None))
-    return "\n".join(document.close())
+    return "\n".join(document.close()), tables
 
 
 def _text(frame: _Frame, text: str | None) -> None:

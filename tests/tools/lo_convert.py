@@ -5,7 +5,8 @@ Each output is a triple; an empty PASSWORD means none. An argument "+PATH" in pl
 output opens another input (one soffice start for several documents). Filters: "MS Excel 97",
 "calc8", "Calc MS Excel 2007 XML", "calc_pdf_Export" (with a PASSWORD: needed to open the
 PDF), "HTML (StarCalc)", "MS Excel 2003 XML" (from a CSV: from an xlsx the XSLT recurses too
-deep), and from a text document (.fodt) "Rich Text Format" and "HTML (StarWriter)".
+deep), and from a text document (.fodt) "Rich Text Format" and "HTML (StarWriter)". A .csv
+input is read as UTF-8.
 Needs python3-uno and soffice (scripts/test-deps installs both).
 """
 
@@ -86,7 +87,13 @@ def main(argv: list[str]) -> None:
 
 def _convert(desktop: Any, source: str, jobs: list[list[str]]) -> None:
     url = uno.systemPathToFileUrl(os.path.abspath(source))
-    document = desktop.loadComponentFromURL(url, "_blank", 0, (_prop("Hidden", True),))
+    options = [_prop("Hidden", True)]
+    if source.endswith(".csv"):  # UTF-8, comma-separated, quoted (else Calc guesses Latin-1)
+        options += [
+            _prop("FilterName", "Text - txt - csv (StarCalc)"),
+            _prop("FilterOptions", "44,34,76,1"),
+        ]
+    document = desktop.loadComponentFromURL(url, "_blank", 0, tuple(options))
     if document is None:
         raise SystemExit(f"soffice could not open {source}")
     for job in jobs:

@@ -26,7 +26,8 @@ from dlp_proxy import errors
 from dlp_proxy.envelope import Client, Envelope
 from dlp_proxy.policy.load import Policy, load_policy
 from dlp_proxy.scanner import Scanner
-from tests import carriers, fuzzjobs
+from tests import carriers, fuzzjobs, markupcorpus
+from tests.builders import customers
 from tests.corpus import hostile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,12 +194,21 @@ def seeds() -> dict[str, dict[str, bytes]]:
             b"From: a@corp.example\r\nTo: b@outside.example\r\nSubject: hi\r\n\r\n" + csv
         ),
     }
+    rows = customers(4)
+    markup = {
+        "s.html": markupcorpus.outlook_body(rows).encode()
+        + markupcorpus.data_uri_link(csv).encode(),
+        "s.xml": markupcorpus.spreadsheetml(rows, hidden_rows=rows[:1]),
+        "s.rtf": markupcorpus.rtf_with_object("Package", markupcorpus.packager("a.csv", csv)),
+        "jp.rtf": markupcorpus.wordpad_rtf(rows),
+    }
     return {
         "workbook": workbooks,
         "delimited": delimited,
         "archive": archives,
         "message": messages,
         "carrier": carrier_seeds(csv, xlsx),
+        "markup": markup,
     }
 
 
@@ -558,6 +568,7 @@ STEPS: dict[str, Callable[[], st.SearchStrategy[Callable[[bytes], bytes]]]] = {
     "archive": lambda: st.one_of(byte_steps(), zip_steps()),
     "message": lambda: st.one_of(byte_steps(), mail_steps(), mail_steps()),
     "carrier": byte_steps,
+    "markup": byte_steps,
 }
 
 

@@ -76,6 +76,14 @@ def test_delimited_text(harness: Harness, case: Case) -> None:
     check(harness, outcome, case)
 
 
+@FUZZ
+@given(case=fuzzing.cases("markup"))
+def test_markup_files(harness: Harness, case: Case) -> None:
+    """HTML (with data: URIs), SpreadsheetML and RTF (with an embedded object), mutated."""
+    outcome = harness.run(case.data, fuzzing.file_job(case.seed), "markup")
+    check(harness, outcome, case)
+
+
 def test_an_abort_in_the_scanner_is_a_failure_not_a_lost_run(harness: Harness) -> None:
     """The property can fail: calamine aborting on a far cell is reported, and the next input
     is still answered by a fresh scanner process."""

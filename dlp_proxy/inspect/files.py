@@ -23,17 +23,21 @@ from dlp_proxy.inspect import (
     archives,
     charsets,
     cms,
+    datauri,
     detect,
     filetype,
     mapi,
+    markup,
     mime,
     outlook,
     pdf,
     pgp,
+    rtf,
     sevenzip,
     tables,
     tnef,
     uuencode,
+    xmldoc,
 )
 from dlp_proxy.inspect.archives import Budget, Limits, Member
 from dlp_proxy.inspect.model import Attachment, ReadAs, Sheet, Unscannable, UnscannableReason
@@ -490,8 +494,79 @@ def _pgp_message(item: Item, data: bytes, *, embedded: bool) -> Unscannable | No
     return None
 
 
-def _read_markup(item: Item, data: bytes) -> None:
-    item.text(tables.decode_text(data))
+def _read_html(item: Item, data: bytes) -> None:
+    _read_laid_out(item, markup.read_html(data, check=item.budget.check))
+
+
+def _read_laid_out(item: Item, content: markup.HtmlContent) -> None:
+    item.text(content.text)
+    if content.plain is not None:
+        item.text(content.plain)  # plain text declared as HTML: its lines as they are
+    if content.problem is not None:
+        item.damage(content.problem)
+    _read_data_uris(item, content.data_uris)
+
+
+def _read_data_uris(item: Item, uris: Sequence[str]) -> None:
+    """Each data: URI is a file of its own (``data-uri-N.csv``: the declared type is a hint,
+    the content decides); one that does not decode is listed as unscannable."""
+    for number, uri in enumerate(uris, 1):
+        name = datauri.file_name(uri, number=number)
+        item.budget.take_member()
+        try:
+            found = datauri.decode(uri, cap=item.budget.cap())
+        except Unscannable as problem:
+            item.member(Member(name=name, data=None, problem=problem))
+            continue
+        item.budget.spend(len(found.data))
+        data = found.data
+        charset = (found.charset or "utf-8").lower()
+        if found.media_type.startswith("text/") and charset not in _PLAIN_CHARSETS:
+            data = _as_utf8(data, charset)
+        item.file(name, data, hints=(filetype.hint_from_content_type(found.media_type),))
+
+
+def _read_xml(item: Item, data: bytes) -> None:
+    content = xmldoc.read_xml(data, check=item.budget.check)
+    if content.xhtml:
+        _read_html(item, data)
+        return
+    if content.sheets is not None:
+        item.tables(content.sheets)
+    else:
+        item.text(content.text)
+        if content.records:
+            item.tables(content.records)
+    if content.problem is not None:
+        item.damage(content.problem)
+
+
+def _read_rtf(item: Item, data: bytes) -> None:
+    content = rtf.read_rtf(data, check=item.budget.check)
+    item.text(content.text)
+    if content.problem is not None:
+        item.damage(content.problem)
+    if content.html is not None:  # Outlook's encapsulated HTML: its tables, its data: URIs
+        html = content.html.encode("utf-8", "surrogatepass")
+        _read_laid_out(item, markup.read_html(html, check=item.budget.check))
+    for number, found in enumerate(content.objects, 1):
+        name = f"object {number}"
+        item.budget.take_member()
+        if found.problem is None and len(found.data) > item.budget.cap():
+            found.problem = Unscannable("limit", f"embedded object of {len(found.data):,} bytes")
+        if found.problem is not None:
+            item.member(Member(name=name, data=None, problem=found.problem))
+            continue
+        item.budget.spend(len(found.data))
+        if found.class_name.lower() == "package":
+            try:
+                embedded = rtf.package(found.data)
+            except Unscannable as problem:
+                item.member(Member(name=name, data=None, problem=problem))
+                continue
+            item.file(f"{name}/{embedded.name}" if embedded.name else name, embedded.data)
+        else:
+            item.file(name, found.data)
 
 
 def _read_document(item: Item, data: bytes) -> None:
@@ -607,11 +682,11 @@ READERS: dict[filetype.Family, Reader] = {
     "workbook": _read_workbook,
     "delimited": _read_delimited,
     "text": _read_text,
-    "html": _read_markup,
-    "xml": _read_markup,
+    "html": _read_html,
+    "xml": _read_xml,
     "document": _read_document,
     "pdf": _read_pdf,
-    "rtf": _not_read_yet,
+    "rtf": _read_rtf,
     "zip": _read_zip,
     "tar": _read_tar,
     "stream": _read_stream,

@@ -127,6 +127,7 @@ _EXTENSIONS = {
     "htm": "html",
     "html": "html",
     "xml": "xml",
+    "xhtml": "html",
     "zip": "zip",
     "eml": "eml",
     "msg": "msg",
@@ -266,9 +267,13 @@ def _text_type(
     for hint in hinted:
         if hint in DELIMITED:
             return FileType(hint, "delimited")
+    # An XML declaration first: SpreadsheetML's <Table> must not make it HTML (XHTML is
+    # read as HTML by the XML reader).
+    if "html" not in hinted and head.startswith((b"<?xml", b"<svg")):
+        return FileType("xml", "xml")
     if "html" in hinted or _looks_html(head):
         return FileType("html", "html")
-    if head.startswith(b"<?xml") or ("xml" in hinted and head.startswith(b"<")):
+    if "xml" in hinted and head.startswith(b"<"):
         return FileType("xml", "xml")
     if looks_delimited(data):
         return FileType(_delimiter_kind(data), "delimited")

@@ -616,6 +616,67 @@ def _uu_cut() -> bytes:
     return carriers.text_message(b"Hello,\n\n" + block[: len(block) // 2] + b"\n\nBye\n")
 
 
+# --- markup: HTML, XML, RTF -----------------------------------------------------------------
+
+_LIST_LINES = CSV.replace(b"\r\n", b"<br>\r\n")
+
+
+@entry("nesting-5000.html", "5,000 nested <div> around a customer list", "limit")
+def _html_nesting() -> bytes:
+    return b"<html><body>" + b"<div>" * 5000 + _LIST_LINES + b"</div>" * 5000 + b"</body></html>"
+
+
+@entry("billion-laughs.xml", "XML entities nested ten deep, ten wide (entity expansion)", "limit")
+def _xml_laughs() -> bytes:
+    entities = b'  <!ENTITY lol0 "lol">\n' + b"".join(
+        b'  <!ENTITY lol%d "%s">\n' % (i, b"&lol%d;" % (i - 1) * 10) for i in range(1, 10)
+    )
+    return b'<?xml version="1.0"?>\n<!DOCTYPE lolz [\n' + entities + b"]>\n<lolz>&lol9;</lolz>\n"
+
+
+@entry("external-entity.xml", "an external entity naming /etc/passwd (never loaded)", "unsupported")
+def _xml_external() -> bytes:
+    return (
+        b'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n'
+        b"<r><a>&e;</a></r>\n"
+    )
+
+
+@entry("many-data-uris.html", "10,500 data: URIs (more files than the member limit)", "limit")
+def _many_data_uris() -> bytes:
+    return b"<html><body>" + b"<img src=data:,x>" * 10_500 + b"</body></html>"
+
+
+@entry("huge-data-uri.html", "a link whose data: URI holds a 55 KB customer list", "ok")
+def _huge_data_uri() -> bytes:
+    data = base64.b64encode(CSV * 300)
+    return b'<html><body><a href="data:text/csv;base64,' + data + b'">list</a></body></html>'
+
+
+@entry("malformed-data-uri.html", "data: URIs with no comma and with broken base64", "corrupt")
+def _malformed_data_uri() -> bytes:
+    return (
+        b'<p><a href="data:text/csv;base64">a</a>'
+        b'<img src="data:image/png;base64,iVBORw0K!!!GgoAAAANSUhEUgAA"></p>'
+    )
+
+
+@entry("nesting-20000.rtf", "20,000 nested RTF groups", "limit")
+def _rtf_nesting() -> bytes:
+    return b"{\\rtf1\\ansi " + b"{" * 20_000 + b"deep" + b"}" * 20_000 + b"}"
+
+
+@entry("unbalanced.rtf", "an RTF list cut short inside open groups", "corrupt")
+def _rtf_cut() -> bytes:
+    lines = b"".join(b"{\\f0 " + line + b"\\par}" for line in CSV.split(b"\r\n"))
+    return b"{\\rtf1\\ansi\\ansicpg65001{\\fonttbl{\\f0 Arial;}}{" + lines[:-20]
+
+
+@entry("bin-in-objdata.rtf", "an \\objdata \\bin run declaring 2 GiB", "corrupt")
+def _rtf_bin() -> bytes:
+    return b"{\\rtf1{\\object\\objemb{\\*\\objdata \\bin2147483647 0105000002000000}}}"
+
+
 _SMALL_XLSX = hostile.small_xlsx
 _W3CDTF = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 

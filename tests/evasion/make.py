@@ -179,7 +179,8 @@ def text_part(text: str, *, subtype: str = "plain") -> bytes:
 def attachment(name: str, data: bytes, content_type: str = "application/octet-stream") -> bytes:
     encoded = name.encode()
     disposition = "attachment; filename*=utf-8''" + "".join(
-        chr(b) if chr(b).isalnum() or chr(b) in ".-_" else f"%{b:02X}" for b in encoded
+        chr(b) if b < 0x80 and (chr(b).isalnum() or chr(b) in ".-_") else f"%{b:02X}"
+        for b in encoded
     )
     return part(
         f"Content-Type: {content_type}\nContent-Transfer-Encoding: base64\n"

@@ -17,6 +17,8 @@ from dlp_proxy.inspect.model import Unscannable
 
 # Deeper multipart nesting than this is an attack, not mail.
 MAX_MIME_DEPTH = 60
+# Header text decoded for display (subjects in notices and the web UI), in characters.
+HEADER_SOURCE_LIMIT = 32768
 _ATTACHED_MESSAGES = frozenset({"message/rfc822", "message/global"})
 _BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/=]")
 _PADDING = re.compile(rb"=+")
@@ -278,32 +280,45 @@ def _param(entity: Message, header: str, param: str) -> str | None:
     return name.replace("\\", "/").rsplit("/", 1)[-1] or None
 
 
+def header_text(value: str, *, limit: int = HEADER_SOURCE_LIMIT) -> str:
+    """An unstructured header value as people read it (Subject): unfolded, encoded words and
+    8-bit text decoded, from at most its first ``limit`` characters (a header of a million
+    encoded words is shown by its start, never decoded whole)."""
+    try:
+        as_latin = value[:limit].encode("ascii", "surrogateescape").decode("latin-1")
+    except UnicodeEncodeError:
+        return value[:limit]  # a header set by our own code: already decoded text
+    return _unstructured(_FOLD.sub("", as_latin))
+
+
 def _unstructured(value: str) -> str:
     """Decode RFC 2047 encoded words, even inside quotes where mailers put them against the
     rules; a word that does not decode cleanly is kept as written."""
     data = value.encode("latin-1", "replace")
     if b"=?" not in data:
         return charsets.guess(data)
-    # (bytes, charset or None for literal text); adjacent words in one charset are joined
-    # before decoding, since ISO-2022-JP escapes may be split across them.
-    runs: list[tuple[bytes, str | None]] = []
+    # (pieces of bytes, charset or None for literal text); adjacent words in one charset are
+    # joined before decoding, since ISO-2022-JP escapes may be split across them. Pieces are
+    # joined once at the end: adding bytes to a run word by word would take quadratic time.
+    runs: list[tuple[list[bytes], str | None]] = []
     position = 0
     for match in _ENCODED_WORD.finditer(data):
         between = data[position : match.start()]
         position = match.end()
         follows_word = bool(runs) and runs[-1][1] is not None
         if between and not (follows_word and not between.strip()):
-            runs.append((between, None))
+            runs.append(([between], None))
         charset, raw = _word_bytes(match)
         if charset is None:
-            runs.append((match.group(0), None))
+            runs.append(([match.group(0)], None))
         elif runs and runs[-1][1] == charset:
-            runs[-1] = (runs[-1][0] + raw, charset)
+            runs[-1][0].append(raw)
         else:
-            runs.append((raw, charset))
-    runs.append((data[position:], None))
+            runs.append(([raw], charset))
+    runs.append(([data[position:]], None))
     return "".join(
-        charsets.decode(raw, charset) if charset else charsets.guess(raw) for raw, charset in runs
+        charsets.decode(b"".join(pieces), charset) if charset else charsets.guess(b"".join(pieces))
+        for pieces, charset in runs
     )
 
 

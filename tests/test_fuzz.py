@@ -32,7 +32,7 @@ def harness() -> Iterator[Harness]:
 def check(harness: Harness, outcome: fuzzjobs.Outcome, case: Case) -> None:
     problems = outcome.problems()
     assert not problems, f"{case!r} ({len(case.data)} bytes):\n" + "\n".join(problems)
-    assert outcome.reasons <= {None, "encrypted", "corrupt", "limit", "unsupported"}
+    assert outcome.reasons <= {None, "encrypted", "corrupt", "limit", "unsupported", "ambiguous"}
     assert all(detail for _, _, reason, detail in outcome.findings if reason)
     assert harness.peak_rss < fuzzing.PEAK_RSS_BOUND, f"scanner peaked at {harness.peak_rss}"
 

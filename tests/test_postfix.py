@@ -519,3 +519,58 @@ async def test_routed_addresses_refused_by_the_proxy_bounce_with_553(
     assert diagnostic_codes(dsn.content) == [f"smtp; {replies.ROUTED_RECIPIENT}"]
     assert chain.proxy.messages() == []  # refused at RCPT: no message to inspect
     assert "(in reply to RCPT TO command)" in chain.postfix.log()
+
+
+async def test_postfix_delivery_reports_pass_the_proxy_and_a_returned_list_is_held(
+    mail_chain: ChainFactory,
+) -> None:
+    """Real reports: Postfix bounces two messages whose recipient the reinjection refuses, one
+    with RET=HDRS (text/rfc822-headers), one with RET=FULL (the message and its customer list
+    as message/rfc822). Sent on to an outside address through the proxy, the first passes
+    (it used to be called corrupt and held); the second is held for the list it returns."""
+    nobody = f"nobody@{INTERNAL}"
+    chain = await mail_chain(
+        reinjection_overrides=[
+            "{ smtpd_recipient_restrictions = check_recipient_access "
+            f"inline:{{ {{ {nobody} = 550 5.1.1 <{nobody}>: Recipient unknown }} }}, "
+            "permit_mynetworks, reject }"
+        ]
+    )
+    # A multipart message: its returned header fields hold a Content-Type with a boundary and
+    # no body, which made the report's text/rfc822-headers part a corrupt multipart.
+    note = builders.message(attachments=[(b"See you on Monday.", "text/plain", "note.txt")])
+    note.replace_header("From", SENDER)
+    note.replace_header("To", nobody)
+    await chain.send(note.as_bytes(policy=SMTP), rcpts=(nobody,), mail_options=("RET=HDRS",))
+    await chain.send(with_customer_list(5, to=nobody), rcpts=(nobody,), mail_options=("RET=FULL",))
+    reports = await chain.wait_for_sink(2)
+    await chain.postfix.wait_for_empty_queue()
+    kinds = {}
+    for dsn in reports:
+        parsed = message_from_bytes(dsn.content)
+        assert parsed.get_content_type() == "multipart/report"
+        returned = [p.get_content_type() for p in parsed.walk()][-1]
+        kinds["list" if b"xlsx" in dsn.content else "headers"] = (returned, dsn.content)
+    assert kinds["headers"][0] == "text/rfc822-headers"
+    assert "message/rfc822" in [
+        p.get_content_type() for p in message_from_bytes(kinds["list"][1]).walk()
+    ]
+
+    replies = {}
+    for name, (_, content) in sorted(kinds.items()):
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=chain.proxy.port, timeout=30)
+        await client.connect()
+        try:
+            _, reply = await client.sendmail("", [CUSTOMER], content)
+        finally:
+            client.close()
+        replies[name] = reply.split(":")[1].split(" as ")[0].strip()
+    assert replies == {"headers": "queued", "list": "held for approval"}
+    logged = chain.proxy.messages()
+    assert [(line["decision"], line["rules"]) for line in logged] == [
+        ("pass", []),
+        ("hold", ["personal-data-to-external"]),
+    ]
+    passed = (await chain.wait_for_sink(3))[-1]
+    await chain.postfix.wait_for_empty_queue()
+    assert passed.rcpt_tos == [CUSTOMER] and passed.content.endswith(kinds["headers"][1])

@@ -463,7 +463,8 @@ def _readings(entity: Message) -> list[tuple[bytes, Unscannable | None, str | No
         how = f"read as {_shown(encoding, 30) or '7bit'}"
         if encoding == "base64":
             data, damage = decode_base64(raw)
-            share = _junk_share(raw) if damage or _INNER_SPACE.search(raw) else 0.0
+            spaced = (b" " in raw or b"\t" in raw) and _INNER_SPACE.search(raw)
+            share = _junk_share(raw) if damage or spaced else 0.0
             if share > NOT_BASE64_SHARE:
                 why = f"declared base64, but {share:.0%} of its characters are not base64"
                 readings += [(data, damage, why, how), (raw, None, why, "read as written")]
@@ -478,6 +479,8 @@ def _readings(entity: Message) -> list[tuple[bytes, Unscannable | None, str | No
             data, damage = _decode_with(encoding, raw)
             readings.append((data, damage, why, how))
             readings.append((raw, None, why, "read as written"))
+    if len(readings) == 1:
+        return readings
     unique: dict[bytes, tuple[bytes, Unscannable | None, str | None, str]] = {}
     for reading in readings:
         unique.setdefault(reading[0], reading)

@@ -41,6 +41,9 @@ STANDARD_ENCODINGS = IDENTITY_ENCODINGS | {"base64", "quoted-printable"}
 # Declared base64 whose characters are more than this share junk is not base64 text at all:
 # mail programs may decode it (to garbage) or show it as written.
 NOT_BASE64_SHARE = 0.05
+# Readings made of one ambiguous part at most (declared encodings, later Content-Types):
+# thousands of fields must not mean thousands of decodings of one body.
+MAX_READINGS = 4
 _BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/=]")
 _INNER_SPACE = re.compile(rb"(?<=[^\s])[ \t]+(?=[^\s])")
 _PADDING = re.compile(rb"=+")
@@ -276,7 +279,8 @@ class _Walker:
                 damage=_problem(said, damage),
                 section=section,
             )
-        for other in _fields(entity, "content-type")[1:]:
+        others = dict.fromkeys(_fields(entity, "content-type")[1:])
+        for other in list(others)[:MAX_READINGS]:
             declared = other.split(";", 1)[0].strip().lower()
             if declared.startswith(("multipart/", "message/")):
                 again = _parse(
@@ -444,10 +448,10 @@ def _boundary(entity: Message) -> str | None:
 
 
 def _encodings(entity: Message) -> list[str]:
-    """The declared transfer encodings, normalised, in order and without repeats; ``[""]``
-    when none is declared."""
+    """The declared transfer encodings, normalised, in order and without repeats (the first
+    ``MAX_READINGS``); ``[""]`` when none is declared."""
     found = [_normalised_encoding(v) for v in _fields(entity, "content-transfer-encoding")]
-    return list(dict.fromkeys(found)) or [""]
+    return list(dict.fromkeys(found))[:MAX_READINGS] or [""]
 
 
 def _normalised_encoding(value: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from dlp_proxy.actions import mimetree, rewrite
 from dlp_proxy.actions.encrypt import encrypt_attachments
-from dlp_proxy.inspect import inspect_message, mime
+from dlp_proxy.inspect import filetype, inspect_message, mime
 from tests.builders import csv_bytes, customers, message, raw_message, xlsx_bytes, zip_bytes
 
 CIRCLED_ONE = b"\x1b$B\x2d\x21\x1b(B"  # ① as Windows writes it in ISO-2022-JP
@@ -669,3 +669,31 @@ def test_attached_messages_count_towards_the_nesting_bound() -> None:
     parts = list(mime.walk(inner))
     assert parts[-1].damage is not None and parts[-1].damage.reason == "limit"
     assert max(p.depth for p in parts) <= mime.MAX_MIME_DEPTH // 2
+
+
+def test_a_parameter_bomb_is_a_limit_not_hours_of_parsing() -> None:
+    """The email package's parameter parser is quadratic in semicolons: a Content-Type of
+    80,000 parameters (240 KB) takes it seconds, a few megabytes of them hours."""
+    bomb = b"; a" * 80_000
+    raw = raw_message(b'Content-Type: multipart/mixed; boundary="B"' + bomb, b"--B--\r\n")
+    [attachment] = inspect_message(raw).attachments
+    assert (attachment.path, attachment.unscannable) == ("message", "limit")
+    assert attachment.detail == (
+        "80,001 parameters in 1 Content-Type and Content-Disposition field(s): too many to parse"
+    )
+    assert "too many to parse" in (mimetree.parse(raw).problem or "")
+    # Long names with RFC 2231 continuations, in many parts, are far from the bound.
+    name = "".join(f";\r\n filename*{i}*=%E9%A1%A7%E5%AE%A2%E3%83%AA" for i in range(40))
+    parts = [
+        part(b"Content-Type: text/plain\r\nContent-Disposition: attachment" + name.encode(), NOTE)
+    ]
+    assert mime.oversized_fields(mixed(*(parts * 300))) is None
+
+
+def test_huge_header_blocks_are_read_as_any_text() -> None:
+    """Checked line by line only up to a megabyte; past that, text like any other."""
+    fields = b"X-Field: value\r\n" * 100_000
+    assert filetype.header_fields_only(fields[:100_000])
+    assert not filetype.header_fields_only(fields)
+    raw = report(REPORT_TEXT, part(b"Content-Type: text/rfc822-headers", fields))
+    assert inspect_message(raw).attachments == ()

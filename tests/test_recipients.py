@@ -15,9 +15,12 @@ import pytest
 from dlp_proxy.actions.notice_context import SUBJECT_LIMIT, MessageSummary, Person
 from dlp_proxy.envelope import Client, Envelope
 from dlp_proxy.inspect.recipients import (
+    MAX_ADDRESSES,
+    MAX_EXACT,
     MAX_HOPS,
     Domains,
     analyse,
+    coarse_mailboxes,
     header_addresses,
     mailboxes,
     route,
@@ -293,3 +296,24 @@ def test_header_bombs_get_a_definite_decision(
     )
     assert summary.recipients.external == ("x@out.example",)
     assert len(summary.subject) <= SUBJECT_LIMIT
+
+
+def test_fields_past_the_exact_budget_are_read_coarsely_losing_no_address() -> None:
+    exact = ", ".join(f"Name {i} <e{i}@exact.example>" for i in range(3000))
+    coarse = ", ".join(f'"Name, {i}" <c{i}@coarse.example> (x)' for i in range(3000))
+    message = message_from_bytes(f"To: {exact}\r\nCc: {coarse}\r\n\r\n".encode(), policy=compat32)
+    assert len(exact) > MAX_EXACT
+    found = header_addresses(message)
+    assert found == [f"e{i}@exact.example" for i in range(3000)] + [
+        f"c{i}@coarse.example" for i in range(3000)
+    ]
+    assert coarse_mailboxes(b'"a@b" <c@d>, x @ y') == ["a@b", "c@d", "@"]
+
+
+def test_at_most_max_addresses_are_taken() -> None:
+    many = b", ".join(b"u%d@d.example" % i for i in range(MAX_ADDRESSES + 500))
+    message = message_from_bytes(
+        b"To: " + many + b"\r\nCc: last@x.example\r\n\r\n", policy=compat32
+    )
+    found = header_addresses(message)
+    assert len(found) == MAX_ADDRESSES and found[-1] == f"u{MAX_ADDRESSES - 1}@d.example"

@@ -11,7 +11,7 @@ from email.message import Message
 from email.policy import compat32
 from typing import Literal
 
-from dlp_proxy.inspect.mime import HEADER_BLOCKS, MAX_MIME_DEPTH, decode_base64
+from dlp_proxy.inspect.mime import HEADER_BLOCKS, MAX_MIME_DEPTH, decode_base64, oversized_fields
 
 Kind = Literal["leaf", "multipart", "message", "opaque"]
 
@@ -126,6 +126,9 @@ def _find(entity: Entity, section: str, above: tuple[Entity, ...]) -> tuple[Enti
 def parse(raw: bytes) -> Tree:
     """Split ``raw`` into entities; never raises: trouble makes a tree with a ``problem``."""
     eol = message_eol(raw)
+    oversized = oversized_fields(raw)
+    if oversized is not None:
+        return Tree(None, oversized, eol)
     try:
         root = _Parser(raw).entity(
             0, len(raw), len(raw), section="", depth=0, digest=False, message=True, boundaries=()

@@ -12,7 +12,7 @@ from typing import Literal
 
 from dlp_proxy.actions import mimetree
 from dlp_proxy.actions.mimetree import Entity, Field
-from dlp_proxy.inspect.recipients import mailboxes
+from dlp_proxy.inspect.recipients import MAX_EXACT, mailboxes
 
 Signature = Literal["smime", "pgp"]
 
@@ -159,6 +159,9 @@ def set_visible_recipients(raw: bytes, *, keep: Callable[[str], bool]) -> tuple[
     block = mimetree.read_headers(raw)
     if not block.clean:
         raise NotRewritable("header block not ended by a blank line")
+    listed = [f for f in block.fields if (f.name or "").rstrip().lower() in ("to", "cc")]
+    if sum(f.end - f.start for f in listed) > MAX_EXACT:
+        raise NotRewritable("To and Cc too long to rewrite exactly")
     eol = mimetree.message_eol(raw)
     removed: list[str] = []
     edits: list[tuple[int, int, bytes]] = []

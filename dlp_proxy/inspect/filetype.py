@@ -511,6 +511,8 @@ def looks_like_message(data: bytes, *, hinted: bool = False) -> bool:
 def header_fields_only(data: bytes) -> bool:
     """Whether text is header fields and nothing else: blocks of fields, blank lines between
     (message/delivery-status, text/rfc822-headers). A body after them makes it a message."""
+    if len(data) > _SNIFF_BYTES * 16:
+        return False  # a megabyte of header fields is not a delivery report
     named = False
     for line in data.splitlines():
         if not line.strip():

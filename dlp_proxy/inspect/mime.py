@@ -44,6 +44,16 @@ NOT_BASE64_SHARE = 0.05
 # Readings made of one ambiguous part at most (declared encodings, later Content-Types):
 # thousands of fields must not mean thousands of decodings of one body.
 MAX_READINGS = 4
+# The email package's parameter parser takes time in proportion to a field's length times its
+# semicolons (it runs while parsing, for every multipart's boundary, and again for charsets and
+# names): a message whose Content-Type and Content-Disposition fields add up to more than this
+# is not parsed. Real mail stays far below (a long RFC 2231 name costs about 100K).
+MAX_PARAMETER_WORK = 32 << 20
+_PARAMETER_FIELD = re.compile(
+    rb"content-(?:type|disposition)[ \t]*:[^\r\n]*(?:(?:\r\n|\r|\n)[ \t][^\r\n]*)*",
+    re.IGNORECASE,
+)
+_PARAMETER_FIELD_LATER = re.compile(rb"[\r\n]" + _PARAMETER_FIELD.pattern, re.IGNORECASE)
 _BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/=]")
 _INNER_SPACE = re.compile(rb"(?<=[^\s])[ \t]+(?=[^\s])")
 _PADDING = re.compile(rb"=+")
@@ -53,6 +63,8 @@ _BOUNDARY_LINE = re.compile(rb"^--([^\r\n]{1,70}?)(--)?[ \t]*\r?$", re.MULTILINE
 _HEADER_START = re.compile(rb"[!-9;-~]+:")
 _ENCODED_WORD = re.compile(rb"=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=")
 _BOUNDARY_NAME = re.compile(r"boundary(?:\*(\d+))?(\*)?")
+# A quoted string, a parameter's name (after ";", before "="), or a run of anything else.
+_PARAMETER_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|;([^=;"]*)=|[^";]+|;')
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +96,10 @@ def walk(raw: bytes, *, max_depth: int | None = None) -> Iterator[Part]:
     """Yield the leaves of a message in order; malformed structure yields what can be recovered
     plus a part carrying the damage. Messages attached deeper than ``max_depth`` are listed
     but not opened."""
+    oversized = oversized_fields(raw)
+    if oversized is not None:
+        yield _lost("message", oversized, reason="limit")
+        return
     try:
         message = message_from_bytes(raw, policy=compat32)
     except RecursionError:
@@ -94,6 +110,25 @@ def walk(raw: bytes, *, max_depth: int | None = None) -> Iterator[Part]:
         return
     walker = _Walker(MAX_MIME_DEPTH if max_depth is None else max_depth)
     yield from walker.entity(message, _Place("", "", 0, 0, (), root=True))
+
+
+def oversized_fields(raw: bytes) -> str | None:
+    """Why the email package cannot parse ``raw`` in time: its Content-Type and
+    Content-Disposition fields (anywhere in it) too long for their many parameters."""
+    first = _PARAMETER_FIELD.match(raw)
+    matches = ([first] if first else []) + list(_PARAMETER_FIELD_LATER.finditer(raw))
+    work = parameters = 0
+    for count, match in enumerate(matches, 1):
+        field = match.group()
+        semicolons = field.count(b";")
+        work += max(semicolons, 1) * len(field)
+        parameters += semicolons
+        if work > MAX_PARAMETER_WORK:
+            return (
+                f"{parameters:,} parameters in {count:,} Content-Type and Content-Disposition "
+                "field(s): too many to parse"
+            )
+    return None
 
 
 def _lost(path: str, detail: str, *, reason: str = "corrupt", data: bytes = b"") -> Part:
@@ -420,24 +455,11 @@ def _boundary_given_twice(entity: Message) -> bool:
 
 def _parameter_names(value: str) -> list[str]:
     """The parameter names of a structured field value, lower case (quoted strings skipped)."""
-    names: list[str] = []
-    start, quoted, escaped = 0, False, False
-    pieces: list[str] = []
-    for index, char in enumerate(value):
-        if escaped:
-            escaped = False
-        elif char == "\\" and quoted:
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif char == ";" and not quoted:
-            pieces.append(value[start:index])
-            start = index + 1
-    pieces.append(value[start:])
-    for piece in pieces[1:]:
-        if "=" in piece:
-            names.append(piece.split("=", 1)[0].strip().lower())
-    return names
+    return [
+        match.group(1).strip().lower()
+        for match in _PARAMETER_TOKEN.finditer(value)
+        if match.group(1) is not None
+    ]
 
 
 def _boundary(entity: Message) -> str | None:

@@ -399,6 +399,16 @@ def _encoded_word_filename() -> bytes:
     )
 
 
+@entry(
+    "parameter-bomb.eml",
+    "Content-Type with 80,000 parameters (the email package's parser is quadratic) (held)",
+    "limit",
+)
+def _parameter_bomb() -> bytes:
+    bomb = _folded(b"; a" * 80_000)
+    return multipart([_csv_part()]).replace(b'boundary="b1"', b'boundary="b1"' + bomb, 1)
+
+
 _REPORT_TEXT = b"Content-Type: text/plain\r\n\r\nYour message could not be delivered."
 _DELIVERY_STATUS = (
     b"Content-Type: message/delivery-status\r\n\r\n"

@@ -105,7 +105,6 @@ class Postfix:
         domain: str,
         reinjection_overrides: Sequence[str] = (),
         main_overrides: Sequence[str] = (),
-        filtered: bool = True,
         launcher: Sequence[str] = (),
     ) -> None:
         # Not under pytest's tmp_path: that is mode 0700 and the postfix user must reach it.
@@ -120,8 +119,6 @@ class Postfix:
         self._reinjection_overrides = tuple(reinjection_overrides)
         # "name = value" lines for main.cf: each replaces our line for that name, if any.
         self._main_overrides = tuple(main_overrides)
-        # False: no dlp-proxy lines at all, a plain relay (the organisation's mail server).
-        self._filtered = filtered
         # A command line every Postfix command runs under (e.g. another /etc/hosts).
         self._launcher = tuple(launcher)
         self._master_pid: int | None = None
@@ -132,8 +129,6 @@ class Postfix:
         deployed, _ = deployed_snippets(
             filter_port=self.ports.filter, reinjection_port=self.ports.reinjection
         )
-        if not self._filtered:
-            deployed = ""
         instance = f"""\
 # A private test instance (tests/postfix.py): its own directories, loopback only.
 compatibility_level = 3.6
@@ -176,8 +171,6 @@ delay_warning_time = 0
         _, deployed = deployed_snippets(
             filter_port=self.ports.filter, reinjection_port=self.ports.reinjection
         )
-        if not self._filtered:
-            deployed = ""
         submission = (
             "# Where the tests send, as users' mail clients and servers would.\n"
             f"127.0.0.1:{self.ports.submission} inet n - n - - smtpd\n"

@@ -193,6 +193,25 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "plain.eml": (
             b"From: a@corp.example\r\nTo: b@outside.example\r\nSubject: hi\r\n\r\n" + csv
         ),
+        "fwd-base64.eml": mail(
+            [
+                ("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64", b64(inner)),
+                ("Content-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode", csv),
+            ]
+        ),
+        "report.eml": mail(
+            [
+                ("Content-Type: text/plain", b"Your message was not delivered."),
+                (
+                    "Content-Type: message/delivery-status",
+                    b"Reporting-MTA: dns; mta.corp.example\r\n\r\n"
+                    b"Final-Recipient: rfc822; b@outside.example\r\nStatus: 5.1.1",
+                ),
+                ("Content-Type: text/rfc822-headers", inner.split(b"\r\n\r\n", 1)[0]),
+                ("Content-Type: message/rfc822", inner),
+            ],
+            boundary="rep",
+        ).replace(b"multipart/mixed", b"multipart/report; report-type=delivery-status", 1),
     }
     rows = customers(4)
     markup = {

@@ -52,6 +52,7 @@ _STREAM_SUFFIXES = {"gzip": (".gz", ".tgz"), "bzip2": (".bz2", ".tbz2"), "xz": (
 # tables were read and whose embedded files were listed is "table").
 _RANK: dict[ReadAs, int] = {"not-applicable": 0, "container": 1, "text": 2, "table": 3}
 NOT_READ = "no reader took it"
+_NO_DAMAGE = Unscannable("ambiguous", "structure recorded without a reason")
 
 
 def _looks_delimited(data: bytes) -> bool:
@@ -230,7 +231,7 @@ def _message(run: _Run, raw: bytes, *, prefix: str, depth: int, top: bool = Fals
 def _parts(run: _Run, raw: bytes, *, prefix: str, depth: int) -> Iterator[tuple[str | None, int]]:
     """Inspect the parts one by one; after each, yield its section and its first finding."""
     max_depth = run.budget.limits.max_depth
-    parts = mime.walk(raw)
+    parts = mime.walk(raw, max_depth=max(0, max_depth - depth))
     while True:
         try:
             part = next(parts)
@@ -250,8 +251,16 @@ def _parts(run: _Run, raw: bytes, *, prefix: str, depth: int) -> Iterator[tuple[
             run.out.append(_refused(f"{path} and later parts", exc))
             return
         first = len(run.out)
+        if part.structure:
+            # A multipart's own record: an ambiguity in its header fields, no content.
+            kind = part.content_type.partition("/")[0]
+            run.out.append(_refused(path, part.damage or _NO_DAMAGE, kind=kind))
+            yield None, first
+            continue
         if part.message:
             attached = Attachment(path=path, type="eml", size=0, read_as="container")
+            if part.damage is not None:
+                attached = _with_problem(attached, part.damage)
             if level >= max_depth:
                 attached = _with_problem(attached, _too_deep(max_depth))
             run.out.append(attached)
@@ -275,11 +284,14 @@ def _parts(run: _Run, raw: bytes, *, prefix: str, depth: int) -> Iterator[tuple[
         yield part.section, first
 
 
-def _refused(path: str, problem: Unscannable) -> Attachment:
-    return _with_problem(Attachment(path=path, type="unknown", size=0), problem)
+def _refused(path: str, problem: Unscannable, *, kind: str = "unknown") -> Attachment:
+    return _with_problem(Attachment(path=path, type=kind, size=0), problem)
 
 
 def _with_problem(attachment: Attachment, problem: Unscannable) -> Attachment:
+    """``attachment`` unscannable for ``problem``; one already unscannable keeps its reason."""
+    if attachment.unscannable is not None:
+        return dataclasses.replace(attachment, detail=f"{attachment.detail}; {problem.detail}")
     return dataclasses.replace(attachment, unscannable=problem.reason, detail=problem.detail)
 
 

@@ -51,7 +51,7 @@ WORKBOOKS = frozenset({"xlsx", "xlsm", "xlsb", "xls", "ods"})
 DELIMITED = frozenset({"csv", "tsv"})
 # Names and declared types a program opens as text: content of another kind under one of
 # them is not harmless (a .csv that starts like a PNG is still shown as text by Excel).
-TEXTUAL = frozenset({"csv", "tsv", "text", "html", "xml", "eml"})
+TEXTUAL = frozenset({"csv", "tsv", "text", "html", "xml", "eml", "headers"})
 
 # Archive formats that can carry a spreadsheet but that we do not open: unsupported, so the
 # policy decides.
@@ -171,6 +171,14 @@ _CONTENT_TYPES = {
     "application/pgp-encrypted": "pgp",
     "message/rfc822": "eml",
     "message/global": "eml",
+    # Header fields only (delivery reports, returned headers): read as text.
+    "text/rfc822-headers": "headers",
+    "message/delivery-status": "headers",
+    "message/global-delivery-status": "headers",
+    "message/disposition-notification": "headers",
+    "message/global-disposition-notification": "headers",
+    "message/feedback-report": "headers",
+    "message/global-headers": "headers",
 }
 # Header names that make the start of a text file an RFC 5322 message.
 _MESSAGE_HEADERS = frozenset(
@@ -245,6 +253,11 @@ def sniff(
         return binary
     if "pgp" in hinted and _openpgp_packet(data):
         return FileType("pgp", "pgp")  # a signed or compressed message named .gpg
+    if "headers" in hinted and header_fields_only(data):
+        # A delivery report's header blocks: text, not a message without a body.
+        if looks_delimited(data):
+            return FileType(_delimiter_kind(data), "delimited")
+        return FileType("headers", "text")
     if looks_like_message(data, hinted="eml" in hinted):
         return FileType("eml", "message")
     found = _text_type(data, hinted, looks_delimited)
@@ -533,6 +546,23 @@ def _header_names(data: bytes) -> set[str] | None:
             return None
         names.add(line.split(b":", 1)[0].decode("ascii").lower())
     return names
+
+
+def header_fields_only(data: bytes) -> bool:
+    """Whether text is header fields and nothing else: blocks of fields, blank lines between
+    (message/delivery-status, text/rfc822-headers). A body after them makes it a message."""
+    if len(data) > _SNIFF_BYTES * 16:
+        return False  # a megabyte of header fields is not a delivery report
+    named = False
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        if line[:1] in (b" ", b"\t") and named:
+            continue
+        if not _HEADER_LINE.match(line):
+            return False
+        named = True
+    return named
 
 
 def _delimiter_kind(data: bytes) -> str:

@@ -52,7 +52,8 @@ HEAD = (
 @dataclass(frozen=True)
 class Entry:
     """One corpus file: what it is, and the class of answer inspection must give it:
-    ok, corrupt, limit, encrypted or unsupported (the worst unscannable reason found)."""
+    ok, corrupt, limit, encrypted, unsupported or ambiguous (the worst unscannable reason
+    found)."""
 
     name: str
     what: str
@@ -247,7 +248,11 @@ def _bare_cr() -> bytes:
     return multipart([attachment("l.csv", CSV, "text/csv")]).replace(b"\r\n", b"\r")
 
 
-@entry("ambiguous-cte.eml", "two Content-Transfer-Encoding headers and one unknown encoding", "ok")
+@entry(
+    "ambiguous-cte.eml",
+    "two Content-Transfer-Encoding headers and one unknown encoding (held)",
+    "ambiguous",
+)
 def _cte() -> bytes:
     return multipart(
         [
@@ -256,6 +261,182 @@ def _cte() -> bytes:
             b"Content-Type: text/csv\r\nContent-Transfer-Encoding: x-gzip64\r\n\r\nH4sI",
         ]
     )
+
+
+def _csv_part(name: str = "list.csv") -> bytes:
+    return attachment(name, CSV, "text/csv")
+
+
+@entry(
+    "two-content-types.eml",
+    "a part declared text/plain, then multipart holding a list: ambiguous (held)",
+    "ambiguous",
+)
+def _two_content_types() -> bytes:
+    inner = b"--in\r\n" + _csv_part() + b"\r\n--in--"
+    return multipart(
+        [
+            b'Content-Type: text/plain\r\nContent-Type: multipart/mixed; boundary="in"\r\n\r\n'
+            + inner
+        ]
+    )
+
+
+@entry(
+    "two-boundaries.eml",
+    "Content-Type naming boundary twice (plain and RFC 2231): ambiguous (held)",
+    "ambiguous",
+)
+def _two_boundaries() -> bytes:
+    return multipart([_csv_part()]).replace(
+        b'boundary="b1"', b"boundary=\"b1\"; boundary*=us-ascii''decoy"
+    )
+
+
+@entry(
+    "not-base64.eml",
+    "a CSV declared base64 but sent as plain text: ambiguous, read both ways (held)",
+    "ambiguous",
+)
+def _not_base64() -> bytes:
+    return multipart(
+        [
+            b'Content-Type: text/csv; name="list.csv"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+            + CSV
+        ]
+    )
+
+
+@entry(
+    "encoded-multipart.eml",
+    "a multipart sent base64 (RFC 2045 forbids it): ambiguous, decoded and read (held)",
+    "ambiguous",
+)
+def _encoded_multipart() -> bytes:
+    inner = b"--in\r\n" + _csv_part() + b"\r\n--in--\r\n"
+    return multipart(
+        [
+            b'Content-Type: multipart/mixed; boundary="in"\r\n'
+            b"Content-Transfer-Encoding: base64\r\n\r\n"
+            + base64.encodebytes(inner).replace(b"\n", b"\r\n")
+        ]
+    )
+
+
+@entry(
+    "rfc822-base64.eml",
+    "a forwarded message sent base64: ambiguous, its list found (held)",
+    "ambiguous",
+)
+def _rfc822_base64() -> bytes:
+    forwarded = multipart([b"Content-Type: text/plain\r\n\r\nFYI", _csv_part()], b"fw")
+    return multipart(
+        [
+            b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n"
+            b'Content-Disposition: attachment; filename="fwd.eml"\r\n\r\n'
+            + base64.encodebytes(forwarded).replace(b"\n", b"\r\n")
+        ]
+    )
+
+
+@entry(
+    "message-partial.eml",
+    "message/partial, fragment 1 of 2 (mail programs may join fragments): ambiguous (held)",
+    "ambiguous",
+)
+def _partial() -> bytes:
+    whole = multipart([_csv_part()], b"whole")
+    return multipart(
+        [
+            b'Content-Type: message/partial; id="frag@corp.example"; number=1; total=2\r\n\r\n'
+            + whole[: len(whole) // 2]
+        ]
+    )
+
+
+def _folded(value: bytes, width: int = 72) -> bytes:
+    """A long header value folded (CRLF and a space) every ``width`` bytes, so that every line
+    stays within RFC 5322's limit and the next hop takes it."""
+    return b"\r\n ".join(value[i : i + width] for i in range(0, len(value), width))
+
+
+@entry("group-bomb.eml", "To: 5,000 address groups nested in each other (passed)", "ok")
+def _group_bomb() -> bytes:
+    groups = _folded(b"g: " * 5000 + b"someone@outside.example" + b";" * 5000)
+    return HEAD.replace(b"To: someone@outside.example", b"To: " + groups) + b"\r\nbody\r\n"
+
+
+@entry("comment-bomb.eml", "Cc: 5,000 comments nested in each other (passed)", "ok")
+def _comment_bomb() -> bytes:
+    comments = _folded(b"(" * 5000 + b"c" + b")" * 5000)
+    cc = b"Cc: " + comments + b" someone@outside.example\r\n"
+    return HEAD + cc + b"\r\nbody\r\n"
+
+
+@entry(
+    "encoded-word-bomb.eml",
+    "To: 5,000 encoded words holding ':' before one address (passed)",
+    "ok",
+)
+def _encoded_word_bomb() -> bytes:
+    words = b"\r\n ".join([b"=?UTF-8?Q?=E5=B1=B1:?="] * 5000)
+    to = b"To: " + words + b" <someone@outside.example>"
+    return HEAD.replace(b"To: someone@outside.example", to) + b"\r\nbody\r\n"
+
+
+@entry(
+    "encoded-word-filename.eml",
+    "an attachment named by 5,000 encoded words (passed)",
+    "ok",
+)
+def _encoded_word_filename() -> bytes:
+    name = b"\r\n ".join([b"=?UTF-8?B?5pys?="] * 5000)
+    return multipart(
+        [
+            b"Content-Type: text/plain\r\n"
+            b'Content-Disposition: attachment; filename="' + name + b'.txt"\r\n\r\nhello'
+        ]
+    )
+
+
+@entry(
+    "parameter-bomb.eml",
+    "Content-Type with 80,000 parameters (the email package's parser is quadratic) (held)",
+    "limit",
+)
+def _parameter_bomb() -> bytes:
+    bomb = _folded(b"; a" * 80_000)
+    return multipart([_csv_part()]).replace(b'boundary="b1"', b'boundary="b1"' + bomb, 1)
+
+
+_REPORT_TEXT = b"Content-Type: text/plain\r\n\r\nYour message could not be delivered."
+_DELIVERY_STATUS = (
+    b"Content-Type: message/delivery-status\r\n\r\n"
+    b"Reporting-MTA: dns; mta.corp.example\r\n\r\n"
+    b"Final-Recipient: rfc822; someone@outside.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    b"Diagnostic-Code: smtp; 550 5.1.1 <someone@outside.example>: User unknown"
+)
+
+
+def _report(returned: bytes) -> bytes:
+    return multipart([_REPORT_TEXT, _DELIVERY_STATUS, returned], b"rep").replace(
+        b"multipart/mixed", b"multipart/report; report-type=delivery-status", 1
+    )
+
+
+@entry("delivery-report.eml", "an RFC 3464 report with the headers returned (passed)", "ok")
+def _delivery_report() -> bytes:
+    returned = HEAD + b'Content-Type: multipart/mixed; boundary="x"\r\n'
+    return _report(b"Content-Type: text/rfc822-headers\r\n\r\n" + returned)
+
+
+@entry(
+    "delivery-report-returned.eml",
+    "an RFC 3464 report returning the message and its list (held)",
+    "ok",
+)
+def _delivery_report_returned() -> bytes:
+    return _report(b"Content-Type: message/rfc822\r\n\r\n" + multipart([_csv_part()]))
 
 
 # --- workbooks -------------------------------------------------------------------------------
@@ -712,7 +893,7 @@ def main() -> None:
     header = (
         "# The hostile corpus: one entry per file, written by make.py (do not edit by hand).\n"
         "# expect: the class of answer inspection must give (ok, corrupt, limit, encrypted,\n"
-        "#   unsupported: the worst unscannable reason among the findings).\n"
+        "#   unsupported, ambiguous: the worst unscannable reason among the findings).\n"
         "# smtp: the reply through a proxy running the default policy (.eml files are sent as\n"
         "#   they are; other files as a base64 attachment of a plain message).\n"
     )

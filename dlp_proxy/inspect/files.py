@@ -356,7 +356,7 @@ def _as_utf8(data: bytes, charset: str) -> bytes:
 def _read_workbook(item: Item, data: bytes) -> None:
     if data.startswith(b"PK"):
         archives.check_package(data, item.limits)
-    item.tables(tables.read_workbook(data))
+    item.tables(tables.read_workbook(data, damage=item.damage))
 
 
 def _read_delimited(item: Item, data: bytes) -> None:

@@ -13,6 +13,7 @@ from typing import Literal
 import msoffcrypto
 import olefile
 
+from dlp_proxy.inspect import ooxml
 from dlp_proxy.inspect.archives import open_zip
 from dlp_proxy.inspect.model import Unscannable
 
@@ -392,18 +393,30 @@ def _zip_family(archive: zipfile.ZipFile, names: list[str]) -> FileType:
                 problem = Unscannable("encrypted", "password-protected OpenDocument file")
                 return FileType(kind, "workbook", problem)
             return FileType(kind, "workbook" if kind == "ods" else "document")
-    if "[content_types].xml" in lowered:
-        if "xl/workbook.bin" in lowered:
-            return FileType("xlsb", "workbook")
-        if any(name.startswith("xl/") for name in lowered):
-            content_types = _read_small(archive, "[Content_Types].xml").lower()
-            return FileType("xlsm" if b"macroenabled" in content_types else "xlsx", "workbook")
-        if any(name.startswith("word/") for name in lowered):
-            return FileType("docx", "document")
-        if any(name.startswith("ppt/") for name in lowered):
-            return FileType("pptx", "document")
-        return FileType("ooxml", "document")
+    if ooxml.CONTENT_TYPES.lower() in {ooxml.normalise(name) for name in names}:
+        return _package_type(archive, lowered)
     return FileType("zip", "zip")
+
+
+def _package_type(archive: zipfile.ZipFile, lowered: set[str]) -> FileType:
+    """An OOXML package, typed by the content type of its main part (not by its paths); one
+    whose structure is broken keeps the kind its paths suggest, with the problem."""
+    try:
+        _, _, kind = ooxml.open_package(archive)
+    except Unscannable as problem:
+        guess = _kind_from_paths(lowered)
+        return FileType(guess, "workbook" if guess in WORKBOOKS else "document", problem)
+    return FileType(kind, "workbook" if kind in WORKBOOKS else "document")
+
+
+def _kind_from_paths(lowered: set[str]) -> str:
+    names = {ooxml.normalise(name) for name in lowered}
+    if "xl/workbook.bin" in names:
+        return "xlsb"
+    for prefix, kind in (("xl/", "xlsx"), ("word/", "docx"), ("ppt/", "pptx")):
+        if any(name.startswith(prefix) for name in names):
+            return kind
+    return "ooxml"
 
 
 def _read_small(archive: zipfile.ZipFile, wanted: str) -> bytes:

@@ -12,6 +12,7 @@ import io
 import re
 import struct
 import zipfile
+import zlib
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,14 +20,12 @@ from itertools import accumulate
 from typing import Final
 
 import olefile
+from lxml import etree
 
+from dlp_proxy.inspect import ooxml
 from dlp_proxy.inspect.limits import TableLimits, describe
 from dlp_proxy.inspect.model import Unscannable
 
-_SHEET_PART = re.compile(r"^xl/(?:worksheets|macrosheets|dialogsheets)/[^/]+\.xml$", re.IGNORECASE)
-_XLSB_PART = re.compile(
-    r"^xl/(?:(?:worksheets|macrosheets|dialogsheets)/[^/]+|sharedStrings)\.bin$", re.IGNORECASE
-)
 # A cell or row reference that could place a cell beyond column Z or row 99,999.
 _FAR_REF = re.compile(rb'r="(?:[A-Z]{2,}|[A-Z]*\d{6,})')
 _REF = re.compile(rb'\sr="([A-Z]{0,3})(\d{1,10})"')
@@ -39,16 +38,29 @@ _MAX_MEMBERS: Final = 10_000
 _NEAR_AREA: Final = 26 * 99_999
 
 
-def repack_zip(data: bytes, limits: TableLimits) -> Parts:
+@dataclass(frozen=True, slots=True)
+class Repacked:
+    """A workbook container rewritten for calamine, and what could not go into it."""
+
+    source: Parts
+    # A problem per sheet that was replaced by an empty one (calamine reads the rest).
+    problems: tuple[Unscannable, ...] = ()
+    # The names of those sheets: their (empty) reading is not a reading.
+    skipped: frozenset[str] = frozenset()
+
+
+def repack_zip(data: bytes, limits: TableLimits) -> Repacked:
     """Check a zip container (xlsx/xlsm/xlsb/ods) and return it rewritten for calamine.
 
     calamine sizes a sheet from its farthest cell (one cell in XFD1048576 asks for 17 billion
     cells and aborts the process), preallocates shared strings from a declared count, and
     expands repeated ODS rows and columns. So each member is inflated here once, within
-    limits, and looked at for those shapes. xlsx worksheets are then stored uncompressed, so
-    that calamine does not inflate them again (which pays for much of the check). Other
-    members keep their compressed bytes: those not inflated here have declared sizes within
-    limits, and calamine reads no more than a member declares (one that lies fails to load).
+    limits, and looked at for those shapes. An OOXML workbook is rewritten with its parts at
+    the paths calamine reads (found here through its relationships, wherever they are);
+    worksheets are stored uncompressed, so that calamine does not inflate them again (which
+    pays for much of the check). Other members keep their compressed bytes: those not
+    inflated here have declared sizes within limits, and calamine reads no more than a member
+    declares (one that lies fails to load).
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -60,47 +72,257 @@ def repack_zip(data: bytes, limits: TableLimits) -> Parts:
         raise Unscannable("limit", f"container unpacks to {declared:,} bytes")
     if len(members) > _MAX_MEMBERS:
         raise Unscannable("limit", f"container holds {len(members):,} members")
-    names = {m.filename for m in members}
+    if any(ooxml.normalise(m.filename) == "mimetype" for m in members):
+        return Repacked(_repack_odf(data, archive, members, limits))
+    return _repack_ooxml(data, archive, limits)
+
+
+def _repack_odf(
+    data: bytes, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], limits: TableLimits
+) -> Parts:
+    """An ODS file as it is, with content.xml checked (and inflated once)."""
     budget = _Budget(limits.max_unpacked)
     entries: list[_Entry] = []
     for member in members:
         if member.filename.endswith("/"):  # is_dir() fails on an empty name
             continue
-        name = member.filename
-        scanner = _scanner_for(name, names, limits)
-        raw = None if scanner else _raw_member(data, member)
-        if raw is not None:
-            if name == "xl/sharedStrings.xml":
-                _check_shared_strings(_head(archive, member), limits)
-            entries.append(_Entry(name, member.compress_type, member.CRC, [raw], member.file_size))
-            continue
-        chunks = []
-        for chunk in _inflate(archive, member, budget):
-            if scanner:
-                scanner.feed(chunk)
-            chunks.append(chunk)
-        if scanner:
-            scanner.finish()
-        # zipfile has checked the inflated bytes against member.CRC by now. calamine reads
-        # stored xlsx worksheets faster than deflated ones, but other stored members slower.
-        raw = None if _SHEET_PART.match(name) else _raw_member(data, member)
+        if member.filename != "content.xml":
+            raw = _raw_member(data, member)
+            if raw is not None:
+                entries.append(_Entry.raw(member.filename, member, raw))
+                continue
+        scanner = _OdsScanner(limits) if member.filename == "content.xml" else _Scanner()
+        chunks = _checked(archive, member, budget, scanner)
+        raw = _raw_member(data, member)
         if raw is None:
-            entry = _Entry(name, zipfile.ZIP_STORED, member.CRC, chunks, member.file_size)
+            entries.append(_Entry.stored(member.filename, member, chunks))
         else:
-            entry = _Entry(name, member.compress_type, member.CRC, [raw], member.file_size)
-        entries.append(entry)
+            entries.append(_Entry.raw(member.filename, member, raw))
     return _write_zip(entries)
 
 
-def _scanner_for(name: str, names: set[str], limits: TableLimits) -> _Scanner | None:
-    """The check a member needs before calamine reads it, if any."""
-    if _SHEET_PART.match(name):
-        return _SheetScanner(name, limits)
-    if _XLSB_PART.match(name):
-        return _XlsbScanner(name, limits)
-    if name == "content.xml" and "mimetype" in names:
-        return _OdsScanner(limits)
-    return None
+def _checked(
+    archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: _Budget, scanner: _Scanner
+) -> list[bytes]:
+    """A member inflated (within the budget) and fed to its check; its chunks."""
+    chunks = []
+    for chunk in _inflate(archive, member, budget):
+        scanner.feed(chunk)
+        chunks.append(chunk)
+    scanner.finish()
+    # zipfile has checked the inflated bytes against member.CRC by now.
+    return chunks
+
+
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
+_RELS_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_CELL_SHEETS: Final = frozenset({"worksheet", "xlMacrosheet", "xlIntlMacrosheet"})
+_CELLLESS_SHEETS: Final = frozenset({"chartsheet", "dialogsheet"})
+_EMPTY_SHEET: Final = (
+    b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org'
+    b'/spreadsheetml/2006/main"><sheetData/></worksheet>'
+)
+_CONTENT_TYPES_XML: Final = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+    b'package/2006/content-types"><Default Extension="rels" ContentType="application/'
+    b'vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType='
+    b'"application/xml"/><Default Extension="bin" ContentType="application/octet-stream"/>'
+    b"</Types>"
+)
+
+
+def _repack_ooxml(data: bytes, archive: zipfile.ZipFile, limits: TableLimits) -> Repacked:
+    """An xlsx/xlsm/xlsb workbook rewritten with its parts where calamine looks for them.
+
+    The parts are found as Excel finds them: the main part through ``_rels/.rels``, sheets,
+    shared strings and styles through the workbook's relationships. A sheet that cannot be
+    read (missing or outside the package, of an unknown kind, over a limit, damaged) is
+    replaced by an empty one and reported; the other sheets are read.
+    """
+    package, main, kind = ooxml.open_package(archive)
+    if kind not in ("xlsx", "xlsm", "xlsb"):
+        raise Unscannable("unsupported", f"{kind} package read as a workbook")
+    return _Rewrite(data, archive, package, limits, binary=kind == "xlsb").run(main)
+
+
+class _Rewrite:
+    """One OOXML workbook being rewritten at calamine's paths."""
+
+    def __init__(
+        self,
+        data: bytes,
+        archive: zipfile.ZipFile,
+        package: ooxml.Package,
+        limits: TableLimits,
+        *,
+        binary: bool,
+    ) -> None:
+        self.data = data
+        self.archive = archive
+        self.package = package
+        self.limits = limits
+        self.binary = binary
+        self.suffix = ".bin" if binary else ".xml"
+        self.budget = _Budget(limits.max_unpacked)
+        self.entries: list[_Entry] = []
+        self.problems: list[Unscannable] = []
+
+    def run(self, main: str) -> Repacked:
+        workbook = self.package.read(main, limit=self.limits.max_unpacked)
+        self.budget.spend(len(workbook), main)
+        relationships = self.package.relationships(main)
+        book = f"xl/workbook{self.suffix}"
+        self.entries += [
+            _Entry.data("[Content_Types].xml", _CONTENT_TYPES_XML),
+            _Entry.data("_rels/.rels", _relationships([("rId1", "officeDocument", book)])),
+            _Entry.data(book, workbook),
+        ]
+        self._shared_parts(relationships)
+        sheets = _xlsb_sheets(workbook) if self.binary else _xlsx_sheets(workbook, main)
+        by_id = {r.id: r for r in relationships}
+        stub = f"worksheets/empty{self.suffix}"
+        targets: list[tuple[str, str, str]] = []
+        skipped: set[str] = set()
+        for number, (name, rid) in enumerate(sheets, 1):
+            relationship = by_id.get(rid)
+            try:
+                targets.append(self._sheet(number, rid, relationship, stub))
+            except _OverBudget:
+                raise
+            except Unscannable as exc:
+                where = f" ({relationship.target})" if relationship and relationship.target else ""
+                self.problems.append(Unscannable(exc.reason, f"{exc.detail}{where}"))
+                skipped.add(name)
+                targets.append((rid, "worksheet", stub))
+        if any(target == stub for _, _, target in targets):
+            empty = _EMPTY_XLSB_SHEET if self.binary else _EMPTY_SHEET
+            self.entries.append(_Entry.data(f"xl/{stub}", empty))
+        rels = f"xl/_rels/workbook{self.suffix}.rels"
+        self.entries.append(_Entry.data(rels, _relationships(targets)))
+        return Repacked(_write_zip(self.entries), tuple(self.problems), frozenset(skipped))
+
+    def _shared_parts(self, relationships: list[ooxml.Relationship]) -> None:
+        for role in ("sharedStrings", "styles"):
+            found = {(r.target, r.problem) for r in relationships if r.kind == role}
+            if len(found) > 1:
+                raise Unscannable("ambiguous", f"the workbook declares {len(found)} {role} parts")
+            if not found:
+                continue
+            ((target, problem),) = found
+            if target is not None:
+                self.entries.append(self._part(target, f"xl/{role}{self.suffix}"))
+            elif role == "sharedStrings":
+                raise Unscannable("corrupt", f"the shared strings relationship {problem}")
+            else:
+                self.problems.append(Unscannable("corrupt", f"the styles relationship {problem}"))
+
+    def _sheet(
+        self, number: int, rid: str, relationship: ooxml.Relationship | None, stub: str
+    ) -> tuple[str, str, str]:
+        """The relationship the rewritten workbook gets for one sheet (its part added)."""
+        label = f"sheet {number}"
+        if relationship is None:
+            raise Unscannable("corrupt", f"{label} has no relationship {rid!r}")
+        if relationship.target is None:
+            raise Unscannable("corrupt", f"{label} {relationship.problem}")
+        if relationship.kind in _CELLLESS_SHEETS:
+            return (rid, relationship.kind, stub)
+        if relationship.kind not in _CELL_SHEETS:
+            raise Unscannable("unsupported", f"{label} is a sheet of kind {relationship.kind!r}")
+        path = f"worksheets/sheet{number}{self.suffix}"
+        self.entries.append(self._part(relationship.target, f"xl/{path}", label=label))
+        return (rid, "worksheet", path)
+
+    def _part(self, target: str, name: str, *, label: str = "") -> _Entry:
+        """One part, checked as its role asks, under the name calamine reads it by."""
+        member = self.package.info(target)
+        if member is None:
+            raise Unscannable("corrupt", f"part {target} is missing")
+        sheet = "/worksheets/" in name
+        scanner: _Scanner = _Scanner()
+        if name.endswith(".bin") and (sheet or "sharedStrings" in name):
+            scanner = _XlsbScanner(label or target, self.limits)
+        elif sheet:
+            scanner = _SheetScanner(label, self.limits)
+        else:
+            raw = _raw_member(self.data, member)
+            if raw is not None:
+                if name.endswith("sharedStrings.xml"):
+                    _check_shared_strings(_head(self.archive, member), self.limits)
+                return _Entry.raw(name, member, raw)
+        chunks = _checked(self.archive, member, self.budget, scanner)
+        if name.endswith("sharedStrings.xml") and chunks:
+            _check_shared_strings(chunks[0][:4096], self.limits)
+        # calamine reads stored xlsx worksheets faster than deflated ones, but other stored
+        # members slower.
+        raw = None if sheet and not self.binary else _raw_member(self.data, member)
+        return _Entry.stored(name, member, chunks) if raw is None else _Entry.raw(name, member, raw)
+
+
+def _relationships(targets: list[tuple[str, str, str]]) -> bytes:
+    root = etree.Element(f"{{{_RELS_NS}}}Relationships", nsmap={None: _RELS_NS})
+    for rid, kind, target in targets:
+        element = etree.SubElement(root, f"{{{_RELS_NS}}}Relationship")
+        element.set("Id", rid)
+        element.set("Type", _REL + kind)
+        element.set("Target", target)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def _xlsx_sheets(workbook: bytes, name: str) -> list[tuple[str, str]]:
+    """(name, relationship id) of each sheet in an xlsx workbook part, in order."""
+    sheets = []
+    for element in ooxml.parse(workbook, name).iter():
+        if ooxml.local_name(element) != "sheet":
+            continue
+        rid = ""
+        for key, value in element.attrib.items():
+            if key.rsplit("}", 1)[-1] == "id":
+                rid = value
+        sheets.append((element.get("name") or "", rid))
+    return sheets
+
+
+def _xlsb_sheets(workbook: bytes) -> list[tuple[str, str]]:
+    """(name, relationship id) of each sheet in an xlsb workbook part (BrtBundleSh records)."""
+    sheets = []
+    for kind, body in _xlsb_records(workbook):
+        if kind != 0x009C or len(body) < 12:
+            continue
+        rid, position = _wide_string(body, 8)
+        name, _ = _wide_string(body, position)
+        sheets.append((name, rid))
+    return sheets
+
+
+def _wide_string(body: bytes, position: int) -> tuple[str, int]:
+    """An XLWideString (32-bit length in characters, UTF-16) at ``position``; a null one is ""."""
+    if position + 4 > len(body):
+        return "", len(body)
+    count = int.from_bytes(body[position : position + 4], "little")
+    if count == 0xFFFFFFFF:
+        return "", position + 4
+    end = position + 4 + 2 * count
+    return body[position + 4 : end].decode("utf-16-le", "replace"), end
+
+
+def _xlsb_record(kind: int, body: bytes = b"") -> bytes:
+    head = bytearray([(kind & 0x7F) | (0x80 if kind > 0x7F else 0)])
+    if kind > 0x7F:
+        head.append(kind >> 7)
+    size = len(body)
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        head.append(byte | (0x80 if size else 0))
+        if not size:
+            return bytes(head) + body
+
+
+# BrtBeginSheet, BrtWsDim, BrtBeginSheetData, BrtEndSheetData, BrtEndSheet.
+_EMPTY_XLSB_SHEET: Final = b"".join(
+    _xlsb_record(kind, body)
+    for kind, body in ((0x81, b""), (0x94, bytes(16)), (0x91, b""), (0x92, b""), (0x82, b""))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +332,21 @@ class _Entry:
     crc: int
     chunks: list[bytes]  # the member's bytes as written (compressed or not)
     size: int  # uncompressed
+
+    @classmethod
+    def raw(cls, name: str, member: zipfile.ZipInfo, raw: bytes) -> _Entry:
+        """A member written with its original compressed bytes."""
+        return cls(name, member.compress_type, member.CRC, [raw], member.file_size)
+
+    @classmethod
+    def stored(cls, name: str, member: zipfile.ZipInfo, chunks: list[bytes]) -> _Entry:
+        """A member written uncompressed, from its inflated (CRC-checked) chunks."""
+        return cls(name, zipfile.ZIP_STORED, member.CRC, chunks, member.file_size)
+
+    @classmethod
+    def data(cls, name: str, data: bytes) -> _Entry:
+        """A member of our own making."""
+        return cls(name, zipfile.ZIP_STORED, zlib.crc32(data), [data], len(data))
 
 
 def _raw_member(data: bytes, member: zipfile.ZipInfo) -> bytes | None:
@@ -186,6 +423,10 @@ class Parts:
         return b"".join(pieces)
 
 
+class _OverBudget(Unscannable):
+    """The container as a whole unpacks too far: no single part is to blame."""
+
+
 class _Budget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -194,7 +435,7 @@ class _Budget:
     def spend(self, size: int, name: str) -> None:
         self.used += size
         if self.used > self.limit:
-            raise Unscannable("limit", f"container unpacks to over {self.limit:,} bytes ({name})")
+            raise _OverBudget("limit", f"container unpacks to over {self.limit:,} bytes ({name})")
 
 
 def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: _Budget) -> Iterator[bytes]:

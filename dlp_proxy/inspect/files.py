@@ -17,7 +17,18 @@ from typing import Any
 
 import msoffcrypto
 
-from dlp_proxy.inspect import archives, charsets, detect, filetype, mime, pdf, tables
+from dlp_proxy.inspect import (
+    archives,
+    charsets,
+    detect,
+    documents,
+    filetype,
+    mime,
+    oleobjects,
+    ooxml,
+    pdf,
+    tables,
+)
 from dlp_proxy.inspect.archives import Budget, Limits, Member
 from dlp_proxy.inspect.model import Attachment, ReadAs, Sheet, Unscannable
 from dlp_proxy.inspect.vocabulary import Vocabulary
@@ -25,7 +36,6 @@ from dlp_proxy.inspect.vocabulary import Vocabulary
 # Excel opens files locked with this password without asking; so do we.
 EXCEL_DEFAULT_PASSWORD = "VelvetSweatshop"
 _PLAIN_CHARSETS = frozenset({"us-ascii", "ascii", "utf-8", "utf8"})
-_EMBEDDING_DIRS = ("word/embeddings/", "ppt/embeddings/", "xl/embeddings/")
 _STREAM_SUFFIXES = {"gzip": (".gz", ".tgz"), "bzip2": (".bz2", ".tbz2"), "xz": (".xz", ".txz")}
 # What each way of reading is worth when a file is read more than one way (an xlsx whose
 # tables were read and whose embedded files were listed is "table").
@@ -357,6 +367,34 @@ def _read_workbook(item: Item, data: bytes) -> None:
     if data.startswith(b"PK"):
         archives.check_package(data, item.limits)
     item.tables(tables.read_workbook(data, damage=item.damage))
+    _embedded(item, data)
+
+
+def _embedded(item: Item, data: bytes) -> None:
+    """The files embedded in a workbook or document, each inspected like an archive member."""
+    if data.startswith(b"PK"):
+        with archives.open_zip(data) as archive:
+            package = ooxml.Package(archive)
+            if item.found.kind in ("ods", "odt", "odp"):
+                problems: list[Unscannable] = []
+                objects = documents.odf_objects(package, problems)
+                names: set[str] = set()
+            else:
+                names, objects, problems = documents.embedded_parts(package), [], []
+        if names:
+            item.members(archives.zip_members(data, item.budget, only=names.__contains__))
+        _objects(item, objects)
+        for problem in problems:
+            item.damage(problem)
+    elif item.found.kind == "xls":
+        _objects(item, oleobjects.embedded_storages(data, prefix="MBD"))
+
+
+def _objects(item: Item, objects: list[tuple[str, bytes]]) -> None:
+    for name, inner in objects:
+        item.budget.take_member()
+        item.budget.spend(len(inner))
+        item.file(name, inner)
 
 
 def _read_delimited(item: Item, data: bytes) -> None:
@@ -375,8 +413,23 @@ def _read_markup(item: Item, data: bytes) -> None:
 
 
 def _read_document(item: Item, data: bytes) -> None:
-    item.members(archives.zip_members(data, item.budget, only=_is_embedding))
-    raise Unscannable("unsupported", f"the text of {item.found.kind} documents is not read yet")
+    archives.check_package(data, item.limits)
+    cap = item.limits.max_member_bytes
+    if item.found.kind in ("odt", "odp"):
+        content = documents.read_odf(data, cap=cap)
+    else:
+        content = documents.read_ooxml(data, cap=cap)
+    _embedded(item, data)
+    for problem in content.problems:
+        item.damage(problem)
+    if content.text.strip():
+        item.text(content.text)
+    else:
+        item.prose()  # a document with no text at all (its embedded files are listed)
+
+
+def _read_ole_object(item: Item, data: bytes) -> None:
+    _objects(item, oleobjects.contents(data))
 
 
 def _read_zip(item: Item, data: bytes) -> None:
@@ -434,7 +487,7 @@ READERS: dict[filetype.Family, Reader] = {
     "message": _read_message,
     "tnef": _not_read_yet,
     "msg": _not_read_yet,
-    "ole-object": _not_read_yet,
+    "ole-object": _read_ole_object,
     "pkcs7": _not_read_yet,
     "pgp": _not_read_yet,
     "media": _read_media,
@@ -451,11 +504,6 @@ def _member(run: _Run, member: Member, *, prefix: str, depth: int) -> None:
         )
         return
     _item(run, member.data, path=path, hints=(hint,), depth=depth)
-
-
-def _is_embedding(name: str) -> bool:
-    lowered = name.lower()
-    return lowered.startswith(_EMBEDDING_DIRS) and not lowered.endswith((".emf", ".wmf", ".png"))
 
 
 def _unwrapped_name(name: str, kind: str) -> str:

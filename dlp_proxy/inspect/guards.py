@@ -693,18 +693,27 @@ def _ods_row_extent(row: bytes) -> int:
     return extent
 
 
-# BIFF records (MS-XLS 2.3) that carry a cell: row in bytes 0-1, column in bytes 2-3.
-_BIFF_CELLS: Final = frozenset({0x0006, 0x0201, 0x0203, 0x0204, 0x0205, 0x027E, 0x00FD, 0x00D6})
-_BIFF_MULTI: Final = frozenset({0x00BD, 0x00BE})  # MulRk, MulBlank: last column at the end
-_BIFF_BOF, _BIFF_DIMENSIONS, _BIFF_SST = 0x0809, 0x0200, 0x00FC
+# BIFF records (MS-XLS 2.3) that carry a value calamine reads: row in bytes 0-1, column in 2-3.
+_BIFF_VALUES: Final = frozenset({0x0006, 0x0203, 0x0204, 0x0205, 0x027E, 0x00FD, 0x00D6})
+_BIFF_MULRK: Final = 0x00BD  # first column after the row, last column at the end
+_BIFF_BOF, _BIFF_EOF, _BIFF_DIMENSIONS, _BIFF_SST = 0x0809, 0x000A, 0x0200, 0x00FC
+# A sheet whose value cells span more than this many times their number (and at least
+# _SPARSE_FLOOR cells) is compacted before calamine sizes it.
+_SPARSE_RATIO: Final = 4
+_SPARSE_FLOOR: Final = 1 << 16
 
 
-def check_xls(data: bytes, limits: TableLimits) -> None:
-    """Bound what calamine will allocate for an xls file, as repack_zip does for zip containers.
+def check_xls(data: bytes, limits: TableLimits) -> bytes:
+    """Bound what calamine will allocate for an xls file, as repack_zip does for zip containers;
+    the file to give calamine (``data`` itself, or a copy with sheets made compact).
 
-    calamine sizes each sheet from its farthest cell (rows and columns are 16-bit, so up to
-    4 billion cells), reserves what a DIMENSIONS record declares and preallocates the shared
-    strings an SST record declares. olefile reads the container first: a damaged one is
+    calamine sizes each sheet (and a second grid of its formulas) from the area between its
+    farthest value cells, reserves what a DIMENSIONS record declares, and preallocates the
+    shared strings an SST record declares. A sheet whose few cells lie far apart (a note at
+    IV65536, a handful of formulas in opposite corners: 6 KB of file, 650 MB in calamine) has
+    its cells moved together, the gaps between used rows and columns shrunk to one; a
+    DIMENSIONS record declaring more than the cells span is set to their span. Cells really
+    present beyond the limits are refused. olefile reads the container first: a damaged one is
     refused here rather than inside calamine.
     """
     try:
@@ -720,47 +729,150 @@ def check_xls(data: bytes, limits: TableLimits) -> None:
         raise Unscannable("corrupt", f"unreadable OLE container: {describe(exc)}") from None
     if len(stream) > limits.max_unpacked:
         raise Unscannable("limit", f"workbook stream of {len(stream):,} bytes")
-    for sheet, rows, columns in _biff_extents(stream):
-        if rows * columns > limits.max_cells:
-            raise Unscannable(
-                "limit",
-                f"xls {sheet} spans {rows:,} rows × {columns:,} columns "
-                f"(limit {limits.max_cells:,} cells)",
-            )
+    patched = bytearray(stream)
+    changed = False
+    for number, sheet in enumerate(_biff_sheets(stream)):
+        changed |= sheet.settle(patched, limits, f"xls sheet {number}")
+    for position, size in _records(stream, _BIFF_SST):
+        count = struct.unpack_from("<i", stream, position + 4)[0] if size >= 8 else 0
+        if count < 0 or count > limits.max_cells:
+            raise Unscannable("limit", f"xls shared strings declare {count:,} entries")
+    if not changed:
+        return data
+    return _replace_stream(data, names[0], bytes(patched))
 
 
-def _biff_extents(stream: bytes) -> Iterator[tuple[str, int, int]]:
-    """Yield (what, rows, columns) bounds: per sheet substream, per DIMENSIONS and SST record."""
+def _replace_stream(data: bytes, name: str, stream: bytes) -> bytes:
+    """A copy of compound file ``data`` with stream ``name`` overwritten (same size)."""
+    buffer = io.BytesIO(data)
+    with olefile.OleFileIO(buffer, write_mode=True) as container:
+        container.write_stream(name, stream)
+    return buffer.getvalue()
+
+
+def _records(stream: bytes, wanted: int) -> Iterator[tuple[int, int]]:
+    for kind, body, size in _biff_records(stream):
+        if kind == wanted:
+            yield body, size
+
+
+def _biff_records(stream: bytes) -> Iterator[tuple[int, int, int]]:
+    """(type, body offset, body size) of each BIFF record; a cut-off record ends the walk."""
     unpack = struct.unpack_from
     position, end = 0, len(stream)
-    rows = columns = 0
-    substream = 0
     while position + 4 <= end:
         kind, size = unpack("<HH", stream, position)
         body = position + 4
         position = body + size
         if position > end:
-            break
-        if kind in _BIFF_CELLS and size >= 4:
+            return
+        yield kind, body, size
+
+
+@dataclass
+class _BiffSheet:
+    """The value cells and DIMENSIONS records of one sheet substream (nested ones skipped)."""
+
+    cells: list[tuple[int, int, int]]  # (record type, body offset, body size)
+    dimensions: list[tuple[int, int]]  # (body offset, body size)
+
+    def positions(self, stream: bytes | bytearray) -> Iterator[tuple[int, int]]:
+        unpack = struct.unpack_from
+        for kind, body, size in self.cells:
             row, column = unpack("<HH", stream, body)
-            rows, columns = max(rows, row + 1), max(columns, column + 1)
-        elif kind in _BIFF_MULTI and size >= 6:
-            row = unpack("<H", stream, body)[0]
-            last = unpack("<H", stream, position - 2)[0]
-            rows, columns = max(rows, row + 1), max(columns, last + 1)
-        elif kind == _BIFF_BOF:
-            yield f"sheet {substream}", rows, columns
-            substream += 1
-            rows = columns = 0
-        elif kind == _BIFF_DIMENSIONS and size in (10, 14):
+            yield row, column
+            if kind == _BIFF_MULRK and size >= 6:
+                yield row, unpack("<H", stream, body + size - 2)[0]
+
+    def settle(self, stream: bytearray, limits: TableLimits, label: str) -> bool:
+        """Compact the sheet if sparse and set DIMENSIONS to its span; whether bytes changed."""
+        if not self.cells:
+            return self._set_dimensions(stream, None)
+        rows, columns = zip(*self.positions(stream), strict=True)
+        count = len(self.cells)
+        if count > limits.max_cells:
+            raise Unscannable("limit", f"{label} holds {count:,} cells")
+        area = _span(rows) * _span(columns)
+        changed = False
+        if area > max(_SPARSE_RATIO * count, _SPARSE_FLOOR):
+            row_map, column_map = _compact(rows), _compact(columns)
+            for kind, body, size in self.cells:
+                row, column = struct.unpack_from("<HH", stream, body)
+                struct.pack_into("<HH", stream, body, row_map[row], column_map[column])
+                if kind == _BIFF_MULRK and size >= 6:
+                    last = struct.unpack_from("<H", stream, body + size - 2)[0]
+                    struct.pack_into("<H", stream, body + size - 2, column_map[last])
+            rows = tuple(row_map[r] for r in rows)
+            columns = tuple(column_map[c] for c in columns)
+            area = _span(rows) * _span(columns)
+            changed = True
+        if area > limits.max_cells:
+            raise Unscannable(
+                "limit",
+                f"{label} spans {_span(rows):,} rows × {_span(columns):,} columns "
+                f"(limit {limits.max_cells:,} cells)",
+            )
+        extent = (min(rows), max(rows) + 1, min(columns), max(columns) + 1)
+        return self._set_dimensions(stream, extent) or changed
+
+    def _set_dimensions(self, stream: bytearray, extent: tuple[int, int, int, int] | None) -> bool:
+        """Make each DIMENSIONS record declare no more than the cells span (an empty sheet:
+        nothing); whether one changed."""
+        first_row, last_row, first_column, last_column = extent or (0, 0, 0, 0)
+        span = (last_row - first_row) * (last_column - first_column)
+        changed = False
+        for body, size in self.dimensions:
             if size == 14:
-                first, last, first_col, last_col = unpack("<IIHH", stream, body)
+                declared = struct.unpack_from("<IIHH", stream, body)
+            elif size == 10:
+                declared = struct.unpack_from("<HHHH", stream, body)
             else:
-                first, last, first_col, last_col = unpack("<HHHH", stream, body)
-            if (last and last <= first) or (last_col and last_col <= first_col):
-                yield "DIMENSIONS record", 1 << 32, 1  # calamine would underflow on it
-            yield "DIMENSIONS record", max(last - first, 0), max(last_col - first_col, 0)
-        elif kind == _BIFF_SST and size >= 8:
-            count = unpack("<i", stream, body + 4)[0]
-            yield "shared strings", count if count >= 0 else 1 << 32, 1
-    yield f"sheet {substream}", rows, columns
+                continue
+            rf, rl, cf, cl = declared
+            inverted = (rl and rl <= rf) or (cl and cl <= cf) or cf > 0xFF
+            if not inverted and (rl - rf) * (cl - cf) <= span + _SPARSE_FLOOR:
+                continue
+            fields = (first_row, last_row, first_column, last_column)
+            struct.pack_into("<IIHH" if size == 14 else "<HHHH", stream, body, *fields)
+            changed = True
+        return changed
+
+
+def _span(values: tuple[int, ...]) -> int:
+    return max(values) - min(values) + 1
+
+
+def _compact(used: tuple[int, ...]) -> dict[int, int]:
+    """New indices for the used rows (or columns): in order, from the first one, with a gap
+    of at most one between neighbours (two tables stay apart; a million empty rows go)."""
+    mapping: dict[int, int] = {}
+    previous = current = -1
+    for value in sorted(set(used)):
+        current = value if previous < 0 else current + min(value - previous, 2)
+        mapping[value] = current
+        previous = value
+    return mapping
+
+
+def _biff_sheets(stream: bytes) -> Iterator[_BiffSheet]:
+    """Each substream of a workbook stream (the globals first), as calamine reads it: records
+    of substreams nested inside a sheet (embedded charts) are not the sheet's."""
+    depth = 0
+    sheet = _BiffSheet([], [])
+    for kind, body, size in _biff_records(stream):
+        if kind == _BIFF_BOF:
+            depth += 1
+            if depth == 1:
+                sheet = _BiffSheet([], [])
+        elif kind == _BIFF_EOF:
+            depth -= 1
+            if depth == 0:
+                yield sheet
+            depth = max(depth, 0)
+        elif depth == 1:
+            if (kind in _BIFF_VALUES and size >= 4) or (kind == _BIFF_MULRK and size >= 6):
+                sheet.cells.append((kind, body, size))
+            elif kind == _BIFF_DIMENSIONS:
+                sheet.dimensions.append((body, size))
+    if depth:
+        yield sheet  # a stream cut before its last EOF: what was there still counts

@@ -381,6 +381,18 @@ def xls_inverted_dimensions(xls: bytes) -> bytes:
     return patch_xls(xls, invert)
 
 
+def xls_huge_dimensions(xls: bytes) -> bytes:
+    """DIMENSIONS declaring all 65,536 rows and 256 columns (calamine reserves them)."""
+
+    def whole(stream: bytearray, kind: int, body: int, size: int) -> bool:
+        if kind != 0x0200 or size != 14:
+            return False
+        struct.pack_into("<IIHH", stream, body, 0, 65_536, 0, 256)
+        return True
+
+    return patch_xls(xls, whole)
+
+
 def long_sheet(rows: int, far_at: int | None = None) -> bytes:
     """``rows`` rows of a name and a phone (written as XML, fast); optionally one cell in
     column XFD at row ``far_at``, somewhere in the middle where only a full search finds it."""

@@ -1,20 +1,28 @@
 """Convert one spreadsheet with LibreOffice, optionally with a password: run by the system python3.
 
 Usage: lo_convert.py INPUT OUTPUT FILTER [PASSWORD] [OUTPUT FILTER [PASSWORD]]...
+       lo_convert.py --batch JOBS.json
 Each output is a triple; an empty PASSWORD means none. Filters: "MS Excel 97", "calc8",
-"Calc MS Excel 2007 XML", "calc_pdf_Export" (with a PASSWORD: needed to open the PDF).
+"Calc MS Excel 2007 XML", "calc_pdf_Export" (with a PASSWORD: needed to open the PDF),
+"writer8", "MS Word 2007 XML". A batch runs several jobs in one soffice start, each a JSON
+object with "outputs" (the triples) and one of: "source" (a file to convert), "embedded"
+(rows for a Calc object embedded in a new Writer document), "cells" (a new Calc document:
+[row, column, text or =formula] triples, and optionally "fill": [range, formula] filled
+down and right).
 Needs python3-uno and soffice (scripts/test-deps installs both).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from typing import Any
 
 import uno
 from com.sun.star.beans import PropertyValue
@@ -29,8 +37,12 @@ def _prop(name: str, value: object) -> PropertyValue:
 
 
 def main(argv: list[str]) -> None:
-    source, rest = argv[0], argv[1:]
-    jobs = [rest[i : i + 3] for i in range(0, len(rest), 3)]
+    if argv[0] == "--batch":
+        with open(argv[1], encoding="utf-8") as spec:
+            batch = json.load(spec)
+    else:
+        source, rest = argv[0], argv[1:]
+        batch = [{"source": source, "outputs": [rest[i : i + 3] for i in range(0, len(rest), 3)]}]
     pipe = f"dlp-test-{uuid.uuid4().hex}"
     with tempfile.TemporaryDirectory() as profile:
         office = subprocess.Popen(
@@ -62,21 +74,10 @@ def main(argv: list[str]) -> None:
             desktop = context.ServiceManager.createInstanceWithContext(
                 "com.sun.star.frame.Desktop", context
             )
-            url = uno.systemPathToFileUrl(os.path.abspath(source))
-            document = desktop.loadComponentFromURL(url, "_blank", 0, (_prop("Hidden", True),))
-            for job in jobs:
-                output, filter_name = job[0], job[1]
-                password = job[2] if len(job) > 2 else ""
-                props = [_prop("FilterName", filter_name), _prop("Overwrite", True)]
-                if password and filter_name.endswith("_pdf_Export"):
-                    options = (_prop("EncryptFile", True), _prop("DocumentOpenPassword", password))
-                    props.append(
-                        _prop("FilterData", uno.Any("[]com.sun.star.beans.PropertyValue", options))
-                    )
-                elif password:
-                    props.append(_prop("Password", password))
-                document.storeToURL(uno.systemPathToFileUrl(os.path.abspath(output)), tuple(props))
-            document.close(True)
+            for job in batch:
+                document = _document(desktop, job)
+                _store(document, job["outputs"])
+                document.close(True)
             with contextlib.suppress(Exception):  # the bridge drops as soffice exits
                 desktop.terminate()
         finally:
@@ -84,6 +85,64 @@ def main(argv: list[str]) -> None:
                 office.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 office.kill()
+
+
+def _document(desktop: Any, job: dict[str, Any]) -> Any:
+    hidden = (_prop("Hidden", True),)
+    if "source" in job:
+        url = uno.systemPathToFileUrl(os.path.abspath(str(job["source"])))
+        return desktop.loadComponentFromURL(url, "_blank", 0, hidden)
+    if "embedded" in job:
+        document = desktop.loadComponentFromURL("private:factory/swriter", "_blank", 0, hidden)
+        text = document.getText()
+        text.insertString(text.getEnd(), "添付の表をご確認ください。", False)
+        embedded = document.createInstance("com.sun.star.text.TextEmbeddedObject")
+        embedded.CLSID = CALC_CLSID
+        text.insertTextContent(text.getEnd(), embedded, False)
+        calc = embedded.getEmbeddedObject()
+        _fill(calc.Sheets.getByIndex(0), job["embedded"])
+        calc.setModified(True)
+        return document
+    document = desktop.loadComponentFromURL("private:factory/scalc", "_blank", 0, hidden)
+    sheet = document.Sheets.getByIndex(0)
+    for row, column, value in job.get("cells", []):
+        cell = sheet.getCellByPosition(column, row)
+        if value.startswith("="):
+            cell.setFormula(value)
+        else:
+            cell.setString(value)
+    if "fill" in job:
+        area, formula = job["fill"]
+        cells = sheet.getCellRangeByName(area)
+        cells.getCellByPosition(0, 0).setFormula(formula)
+        for direction in ("TO_BOTTOM", "TO_RIGHT"):
+            cells.fillAuto(uno.Enum("com.sun.star.sheet.FillDirection", direction), 1)
+    return document
+
+
+CALC_CLSID = "47BBB4CB-CE4C-4E80-A591-42D9AE74950F"
+
+
+def _fill(sheet: Any, rows: list[list[str]]) -> None:
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            sheet.getCellByPosition(c, r).setString(value)
+
+
+def _store(document: Any, outputs: list[list[str]]) -> None:
+    for job in outputs:
+        output, filter_name = job[0], job[1]
+        password = job[2] if len(job) > 2 else ""
+        props = [_prop("FilterName", filter_name), _prop("Overwrite", True)]
+        if password and filter_name.endswith("_pdf_Export"):
+            options = (_prop("EncryptFile", True), _prop("DocumentOpenPassword", password))
+            props.append(
+                _prop("FilterData", uno.Any("[]com.sun.star.beans.PropertyValue", options))
+            )
+        elif password:
+            props.append(_prop("Password", password))
+        url = uno.systemPathToFileUrl(os.path.abspath(output))
+        document.storeToURL(url, tuple(props))
 
 
 if __name__ == "__main__":

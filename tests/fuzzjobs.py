@@ -36,7 +36,7 @@ class Outcome:
     @property
     def answer(self) -> str:
         """The class of answer: the worst unscannable reason, else ``ok``."""
-        for reason in ("limit", "corrupt", "encrypted", "unsupported"):
+        for reason in ("limit", "corrupt", "encrypted", "ambiguous", "unsupported", "image-only"):
             if reason in self.reasons:
                 return reason
         return "ok"

@@ -303,7 +303,7 @@ def _with_member(package: bytes, name: str, data: bytes) -> bytes:
         (
             _with_member(_docx(), "word/embeddings/Microsoft_Excel_Worksheet.xlsx", XLSX),
             [
-                ("r.docx", "docx", 0, "unsupported"),
+                ("r.docx", "docx", 0, None),
                 ("r.docx/word/embeddings/Microsoft_Excel_Worksheet.xlsx", "xlsx", len(ROWS), None),
             ],
         ),

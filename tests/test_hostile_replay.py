@@ -52,7 +52,7 @@ def test_manifest_names_every_file_and_the_corpus_is_small() -> None:
     assert on_disk == {entry["file"] for entry in MANIFEST}
     assert sum((HOSTILE / name).stat().st_size for name in on_disk) < CORPUS_BOUND
     assert all(
-        entry["expect"] in {"ok", "corrupt", "limit", "encrypted", "unsupported"}
+        entry["expect"] in {"ok", "corrupt", "limit", "encrypted", "ambiguous", "unsupported"}
         for entry in MANIFEST
     )
 

@@ -149,13 +149,14 @@ def test_broken_packages_are_unscannable_with_the_reason(case: str) -> None:
     assert words in (found.detail or ""), found.detail
 
 
-def test_a_workbook_with_an_unknown_main_part_is_not_read_as_nothing() -> None:
-    """A package whose main part is of a content type we do not know is a generic document."""
+def test_a_package_of_an_unknown_kind_is_read_and_unscannable() -> None:
+    """A package whose main part is of a content type we do not know: its text goes through
+    detection, and since we cannot tell how a program lays it out, it stays unscannable."""
     data = packagecraft.edit(
         xlsx_bytes(ROWS),
         "[Content_Types].xml",
         lambda xml: xml.replace(b"spreadsheetml.sheet.main+xml", b"visio.drawing.main+xml"),
     )
-    [found, *_] = inspect_file(data, "list.xlsx")
-    assert found.type == "ooxml"
-    assert found.status == "unscannable" or found.personal_rows == len(ROWS)
+    [found] = inspect_file(data, "list.xlsx")
+    assert (found.type, found.read_as, found.unscannable) == ("ooxml", "text", "unsupported")
+    assert "visio.drawing.main+xml" in (found.detail or "")

@@ -73,6 +73,17 @@ _ODF = _Rules(
 )
 
 
+# Every element's own text on a line of its own: for packages whose layout we do not know.
+_ANY = _Rules(
+    paragraphs=frozenset(),
+    texts=frozenset(),
+    mixed=False,
+    rows=frozenset(),
+    cells=frozenset(),
+    skip=frozenset(),
+)
+
+
 class _Lines:
     """Lines of text collected up to a cap on their total size."""
 
@@ -112,6 +123,10 @@ def render(stream: io.BufferedIOBase | io.BytesIO, rules: _Rules, out: _Lines) -
     for event, element in events:
         if event == "start":
             renderer.start(ooxml.local_name(element))
+        elif rules is _ANY:
+            if element.text and element.text.strip():
+                out.add(element.text.strip())
+            _release(element)
         else:
             renderer.end(ooxml.local_name(element), element)
 
@@ -228,7 +243,15 @@ def read_ooxml(data: bytes, *, cap: int) -> Content:
         elif kind == "pptx":
             _slides(package, main, out, content)
         else:
+            declared = package.content_type(main) or "no content type"
             _every_part(package, out, content)
+            content.problems.append(
+                Unscannable(
+                    "unsupported",
+                    f"OOXML package of a kind we do not know ({declared}): its text was read "
+                    "without its layout",
+                )
+            )
         content.text = "\n".join(out.lines)
     return content
 
@@ -295,11 +318,11 @@ def _slides(package: ooxml.Package, main: str, out: _Lines, content: Content) ->
 
 
 def _every_part(package: ooxml.Package, out: _Lines, content: Content) -> None:
-    """A package of a kind we do not know: every paragraph of every XML part but relationships."""
+    """A package of a kind we do not know: every text of every XML part but relationships."""
     for name in sorted(package.names()):
         declared = (package.content_type(name) or "").lower()
         if declared.endswith("xml") and not name.endswith(".rels"):
-            _part(package, name, _OOXML, out, content)
+            _part(package, name, _ANY, out, content)
 
 
 def _part(package: ooxml.Package, name: str, rules: _Rules, out: _Lines, content: Content) -> None:

@@ -22,7 +22,7 @@ from typing import Final
 import olefile
 from lxml import etree
 
-from dlp_proxy.inspect import ooxml
+from dlp_proxy.inspect import compact, ooxml
 from dlp_proxy.inspect.limits import TableLimits, describe
 from dlp_proxy.inspect.model import Unscannable
 
@@ -93,6 +93,9 @@ def _repack_odf(
                 continue
         scanner = _OdsScanner(limits) if member.filename == "content.xml" else _Scanner()
         chunks = _checked(archive, member, budget, scanner)
+        if isinstance(scanner, _OdsScanner) and scanner.compacted is not None:
+            entries.append(_Entry.data(member.filename, scanner.compacted))
+            continue
         raw = _raw_member(data, member)
         if raw is None:
             entries.append(_Entry.stored(member.filename, member, chunks))
@@ -251,6 +254,8 @@ class _Rewrite:
                     _check_shared_strings(_head(self.archive, member), self.limits)
                 return _Entry.raw(name, member, raw)
         chunks = _checked(self.archive, member, self.budget, scanner)
+        if isinstance(scanner, _SheetScanner) and scanner.compacted is not None:
+            return _Entry.data(name, scanner.compacted)
         if name.endswith("sharedStrings.xml") and chunks:
             _check_shared_strings(chunks[0][:4096], self.limits)
         # calamine reads stored xlsx worksheets faster than deflated ones, but other stored
@@ -476,6 +481,8 @@ class _SheetScanner(_Scanner):
         self.max_cells = limits.max_cells
         self.far = limits.max_cells < _NEAR_AREA
         self.chunks: list[bytes] = []
+        # The sheet rewritten with its cells moved together, when it is sparse.
+        self.compacted: bytes | None = None
 
     def feed(self, chunk: bytes) -> None:
         if not self.far:
@@ -484,26 +491,35 @@ class _SheetScanner(_Scanner):
         self.chunks.append(chunk)
 
     def finish(self) -> None:
-        chunks, self.chunks = self.chunks, []
+        chunks = self.chunks
         if not self.far or not chunks:
+            self.chunks = []
             return
+        size = sum(map(len, chunks))
         ends = chunks[0][: 1 << 20] + b"\n" + (chunks[-2][-64:] if len(chunks) > 1 else b"")
         rows, columns = _extent(ends + chunks[-1][-(1 << 20) :])
-        self._check(rows, columns)
+        if self._sparse(rows, columns, size):
+            self._compact()
+            return
         beyond = _beyond(rows, columns)
         for i, chunk in enumerate(chunks):
             joined = chunks[i - 1][-24:] + chunk[:24] if i else b""
             if beyond.search(chunk) or beyond.search(joined):
-                self._check(*_extent(b"".join(chunks)))
-                return
+                if self._sparse(*_extent(b"".join(chunks)), size):
+                    self._compact()
+                break
+        self.chunks = []
 
-    def _check(self, rows: int, columns: int) -> None:
-        if rows * max(columns, 1) > self.max_cells:
-            raise Unscannable(
-                "limit",
-                f"{self.name} has cells out to row {rows:,} and column {columns:,} "
-                f"(limit {self.max_cells:,} cells)",
-            )
+    def _sparse(self, rows: int, columns: int, size: int) -> bool:
+        """Whether the area out to the farthest reference is over the limit, or larger than
+        the cells the part is big enough to hold could fill (a cell takes 8 bytes at least)."""
+        area = rows * max(columns, 1)
+        return area > self.max_cells or area > _SPARSE_RATIO * max(size // 8, _SPARSE_FLOOR)
+
+    def _compact(self) -> None:
+        data = b"".join(self.chunks)
+        self.chunks = []
+        self.compacted = compact.xlsx_sheet(data, label=self.name, max_cells=self.max_cells)
 
 
 def _extent(buffer: bytes) -> tuple[int, int]:
@@ -638,12 +654,14 @@ class _OdsScanner(_Scanner):
     A table's extent is its last row with a value, times its widest such row (up to its last
     value). LibreOffice ends every row with thousands of repeated empty cells and every table
     with a million repeated empty rows; those are free. So rows are looked at one by one with
-    byte searches, and cell by cell only when a repeat comes before a value.
+    byte searches, and cell by cell only when a repeat comes before a value. A table whose
+    extent is over the limit has its value cells moved together (compact.ods_content).
     """
 
     def __init__(self, limits: TableLimits) -> None:
         self.max_cells = limits.max_cells
         self.parts: list[bytes] = []
+        self.compacted: bytes | None = None
 
     def feed(self, chunk: bytes) -> None:
         self.parts.append(chunk)
@@ -655,7 +673,8 @@ class _OdsScanner(_Scanner):
         for table in re.split(rb"<table:table[\s>]", content)[1:]:
             area += _ods_table_area(table)
             if area > self.max_cells:
-                raise Unscannable("limit", f"spreadsheet spans over {self.max_cells:,} cells")
+                self.compacted = compact.ods_content(content, max_cells=self.max_cells)
+                return
 
 
 def _ods_table_area(table: bytes) -> int:
@@ -795,7 +814,7 @@ class _BiffSheet:
         area = _span(rows) * _span(columns)
         changed = False
         if area > max(_SPARSE_RATIO * count, _SPARSE_FLOOR):
-            row_map, column_map = _compact(rows), _compact(columns)
+            row_map, column_map = compact.mapping(rows), compact.mapping(columns)
             for kind, body, size in self.cells:
                 row, column = struct.unpack_from("<HH", stream, body)
                 struct.pack_into("<HH", stream, body, row_map[row], column_map[column])
@@ -840,18 +859,6 @@ class _BiffSheet:
 
 def _span(values: tuple[int, ...]) -> int:
     return max(values) - min(values) + 1
-
-
-def _compact(used: tuple[int, ...]) -> dict[int, int]:
-    """New indices for the used rows (or columns): in order, from the first one, with a gap
-    of at most one between neighbours (two tables stay apart; a million empty rows go)."""
-    mapping: dict[int, int] = {}
-    previous = current = -1
-    for value in sorted(set(used)):
-        current = value if previous < 0 else current + min(value - previous, 2)
-        mapping[value] = current
-        previous = value
-    return mapping
 
 
 def _biff_sheets(stream: bytes) -> Iterator[_BiffSheet]:

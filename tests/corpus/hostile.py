@@ -100,6 +100,16 @@ def far_cell() -> bytes:
     return replace_members(small_xlsx(), {"xl/worksheets/sheet1.xml": sheet_xml(body)})
 
 
+def diagonal(cells: int = 3000) -> bytes:
+    """One cell in each row and column down a diagonal: few cells, but even compacted they
+    span 3,000 × 3,000 = 9 million cells (over the limit)."""
+    body = b"".join(
+        f'<row r="{i}">'.encode() + inline(f"{_letters(i)}{i}") + b"</row>"
+        for i in range(1, cells + 1)
+    )
+    return replace_members(small_xlsx(), {"xl/worksheets/sheet1.xml": sheet_xml(body)})
+
+
 def wide_and_tall() -> bytes:
     body = (
         b'<row r="1">'
@@ -181,7 +191,17 @@ ODS_CELL = '<table:table-cell office:value-type="string"><text:p>x</text:p></tab
 
 
 def ods_repeat_bomb() -> bytes:
-    """One written cell repeated 60,000 rows × 1,000 columns: calamine expands them all."""
+    """One written cell with a value repeated 60,000 rows × 1,000 columns: 60 million cells
+    really present, which calamine would expand."""
+    cell = ODS_CELL.replace(
+        "<table:table-cell ", '<table:table-cell table:number-columns-repeated="1000" '
+    )
+    return ods(f'<table:table-row table:number-rows-repeated="60000">{cell}</table:table-row>')
+
+
+def ods_sparse_repeats() -> bytes:
+    """One written cell, 60,000 empty rows × 1,000 empty columns, one more cell: two cells
+    really present (read once the empty rows and columns between them are shrunk)."""
     return ods(
         f"<table:table-row>{ODS_CELL}</table:table-row>"
         '<table:table-row table:number-rows-repeated="60000">'

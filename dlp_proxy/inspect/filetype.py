@@ -467,7 +467,7 @@ def _ole_type(data: bytes) -> FileType:
         return FileType("xls", "workbook")
     if any(name.startswith("__substg1.0_") for name in streams):
         return FileType("msg", "msg")
-    if streams & {"\x01ole10native", "package", "contents"}:
+    if streams & {"\x01ole10native", "package", "contents"} or _document_in_storage(streams):
         return FileType("ole", "ole-object")
     if "worddocument" in streams or "powerpoint document" in streams:
         kind = "doc" if "worddocument" in streams else "ppt"
@@ -478,6 +478,18 @@ def _ole_type(data: bytes) -> FileType:
         problem = Unscannable("unsupported", f"the text of a binary (97-2003) .{kind} is not read")
         return FileType(kind, "other", problem)
     return FileType("ole", "other", Unscannable("unsupported", "OLE file of no format we know"))
+
+
+# Streams that make a storage inside an OLE file a document of its own (an embedded workbook).
+_DOCUMENT_STREAMS = frozenset(
+    {"workbook", "book", "worddocument", "powerpoint document", "package"}
+)
+
+
+def _document_in_storage(streams: set[str]) -> bool:
+    return any(
+        name.count("/") == 1 and name.rsplit("/", 1)[1] in _DOCUMENT_STREAMS for name in streams
+    )
 
 
 def office_encrypted(data: bytes) -> bool:

@@ -17,12 +17,12 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Final
+from typing import Any, Final
 
 import olefile
 from lxml import etree
 
-from dlp_proxy.inspect import compact, ooxml
+from dlp_proxy.inspect import compact, oleobjects, ooxml
 from dlp_proxy.inspect.limits import TableLimits, describe
 from dlp_proxy.inspect.model import Unscannable
 
@@ -742,6 +742,7 @@ def check_xls(data: bytes, limits: TableLimits) -> bytes:
             if not names:
                 raise Unscannable("corrupt", "OLE file without a Workbook stream")
             stream = container.openstream(names[0]).read()  # type: ignore[arg-type]
+            data = _only_workbook(data, container, names[0])
     except Unscannable:
         raise
     except Exception as exc:  # olefile raises OSError, struct.error, IndexError...
@@ -759,6 +760,21 @@ def check_xls(data: bytes, limits: TableLimits) -> bytes:
     if not changed:
         return data
     return _replace_stream(data, names[0], bytes(patched))
+
+
+def _only_workbook(data: bytes, container: Any, name: str) -> bytes:
+    """``data``, or a copy in which no directory entry but the root's workbook stream has a
+    workbook stream's name: calamine takes the first entry of the directory with one of those
+    names, wherever it is (an embedded workbook in an MBD storage may come first), while
+    Excel, olefile and this check read the root's."""
+    ole = container  # olefile's stubs leave out the directory fields
+    keep = ole._find(name)
+    offsets = oleobjects.directory_offsets(ole)
+    copy = bytearray(data)
+    for index, offset in enumerate(offsets):
+        if index != keep and offset + 64 <= len(copy):
+            oleobjects.hide_workbook_name(copy, offset)
+    return data if copy == data else bytes(copy)
 
 
 def _replace_stream(data: bytes, name: str, stream: bytes) -> bytes:

@@ -90,18 +90,65 @@ def embedded_storages(data: bytes, *, prefix: str) -> list[tuple[str, bytes]]:
 
 def reroot(data: bytes, sid: int) -> bytes:
     """A copy of compound file ``data`` whose root is storage ``sid``: the same sectors, the
-    root's child link pointing at that storage's children."""
+    root's child link pointing at that storage's children. Entries left outside that storage
+    lose the names of workbook streams: calamine takes the first entry of the directory with
+    such a name, wherever it is."""
     with olefile.OleFileIO(io.BytesIO(data)) as opened:
         ole: Any = opened  # olefile's stubs leave out the directory and sector fields
         child = ole.direntries[sid].sid_child
-        sector_size = ole.sectorsize
-        first_directory_sector = ole.first_dir_sector
-    offset = (first_directory_sector + 1) * sector_size + _ROOT_CHILD_OFFSET
+        inside = _subtree(ole, child)
+        offsets = directory_offsets(ole)
+    copy = bytearray(data)
+    _write_u32(copy, offsets[0] + _ROOT_CHILD_OFFSET, child)
+    for index, offset in enumerate(offsets):
+        if index and index not in inside:
+            hide_workbook_name(copy, offset)
+    return bytes(copy)
+
+
+WORKBOOK_NAMES: Final = ("Workbook", "Book", "WORKBOOK", "BOOK")
+
+
+def hide_workbook_name(data: bytearray, offset: int) -> None:
+    """Rename the directory entry at ``offset`` if calamine could take it for the workbook."""
+    name = bytes(data[offset : offset + 64]).decode("utf-16-le", "replace").split("\x00", 1)[0]
+    if name in WORKBOOK_NAMES:
+        data[offset : offset + 2] = "~".encode("utf-16-le")
+
+
+def directory_offsets(ole: Any) -> list[int]:
+    """The file offset of each directory entry (by directory id), following the FAT chain."""
+    sector_size, per_sector = ole.sectorsize, ole.sectorsize // 128
+    offsets: list[int] = []
+    sector, seen = ole.first_dir_sector, set()
+    while 0 <= sector < len(ole.fat) and sector not in seen and len(offsets) < 1 << 20:
+        seen.add(sector)
+        base = (sector + 1) * sector_size
+        offsets += [base + 128 * i for i in range(per_sector)]
+        sector = ole.fat[sector]
+    return offsets
+
+
+def _subtree(ole: Any, child: int) -> set[int]:
+    """The directory ids reachable from ``child`` (siblings and their children)."""
+    found: set[int] = set()
+    pending = [child]
+    while pending:
+        sid = pending.pop()
+        if sid in found or not 0 <= sid < len(ole.direntries) or len(found) > 1 << 16:
+            continue
+        entry = ole.direntries[sid]
+        if entry is None:
+            continue
+        found.add(sid)
+        pending += [entry.sid_left, entry.sid_right, entry.sid_child]
+    return found
+
+
+def _write_u32(data: bytearray, offset: int, value: int) -> None:
     if offset + 4 > len(data):
         raise Unscannable("corrupt", "OLE directory beyond the end of the file")
-    copy = bytearray(data)
-    struct.pack_into("<I", copy, offset, child)
-    return bytes(copy)
+    struct.pack_into("<I", data, offset, value)
 
 
 def _read(ole: Any, path: list[str]) -> bytes:

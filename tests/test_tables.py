@@ -136,6 +136,13 @@ def test_far_single_cells_are_read(make: Callable[[], bytes]) -> None:
     assert len(sheet.rows) * max(map(len, sheet.rows)) <= 9
 
 
+def test_cells_without_references_are_placed_as_calamine_places_them() -> None:
+    """20,000 cells with no r attribute in row 90,000: calamine alone aborts the process on
+    this file (90,000 x 20,000 cells); the guard reads every position and compacts the rows."""
+    [sheet] = read_workbook(hostile.implicit_columns())
+    assert [len(sheet.rows), max(map(len, sheet.rows))] == [3, 20_000]
+
+
 def test_zip_bomb_member_hits_the_unpack_limit() -> None:
     data = hostile.inflating_sheet(4 << 20)
     assert len(data) < 64 << 10

@@ -28,6 +28,14 @@ from dlp_proxy.inspect.model import Unscannable
 
 # A cell or row reference that could place a cell beyond column Z or row 99,999.
 _FAR_REF = re.compile(rb'r="(?:[A-Z]{2,}|[A-Z]*\d{6,})')
+# A cell start tag whose first attribute is not its reference, and the main namespace bound
+# to a prefix (cells may then be <x:c>) or declared again past the root element.
+_IMPLICIT_CELL = re.compile(rb"<c(?! r=)[\s>/]")
+_MAIN_NS = re.compile(rb"(?:spreadsheetml/2006|ooxml/spreadsheetml)/main[\"']")
+_PREFIXED_MAIN_NS = re.compile(
+    rb"xmlns:[\w.-]+=[\"'][^\"']*(?:spreadsheetml/2006|ooxml/spreadsheetml)/main[\"']"
+)
+_ROOT_TAG = 4096
 _REF = re.compile(rb'\sr="([A-Z]{0,3})(\d{1,10})"')
 _SST_COUNTS = re.compile(rb'\b(?:count|uniqueCount)="(\d+)"')
 _ODS_CELL = re.compile(rb"<table:(?:covered-)?table-cell(?=[\s/>])([^>]*?)(/?)>")
@@ -481,17 +489,31 @@ class _SheetScanner(_Scanner):
         self.max_cells = limits.max_cells
         self.far = limits.max_cells < _NEAR_AREA
         self.chunks: list[bytes] = []
+        self.implicit = False
         # The sheet rewritten with its cells moved together, when it is sparse.
         self.compacted: bytes | None = None
 
     def feed(self, chunk: bytes) -> None:
+        joined = self.chunks[-1][-24:] + chunk[:24] if self.chunks else b""
+        if not self.implicit:
+            # A cell without a reference (or not first: the writer is not one we know) goes
+            # where calamine's count of the row puts it; only a full read can tell where.
+            start = 0 if self.chunks else _ROOT_TAG
+            self.implicit = bool(
+                _IMPLICIT_CELL.search(chunk)
+                or _IMPLICIT_CELL.search(joined)
+                or _MAIN_NS.search(chunk, start)
+                or _PREFIXED_MAIN_NS.search(chunk[:_ROOT_TAG])
+            )
         if not self.far:
-            joined = self.chunks[-1][-24:] + chunk[:24] if self.chunks else b""
             self.far = bool(_FAR_REF.search(chunk) or _FAR_REF.search(joined))
         self.chunks.append(chunk)
 
     def finish(self) -> None:
         chunks = self.chunks
+        if self.implicit and chunks:
+            self._compact()
+            return
         if not self.far or not chunks:
             self.chunks = []
             return

@@ -100,6 +100,19 @@ def far_cell() -> bytes:
     return replace_members(small_xlsx(), {"xl/worksheets/sheet1.xml": sheet_xml(body)})
 
 
+def implicit_columns(cells: int = 20_000) -> bytes:
+    """A row at 90,000 whose cells carry no reference: calamine places them one after the
+    other, 20,000 columns wide, and aborts allocating 90,000 x 20,000 cells unguarded."""
+    body = (
+        b'<row r="1">'
+        + inline("A1")
+        + b'</row><row r="90000">'
+        + b'<c t="inlineStr"><is><t>x</t></is></c>' * cells
+        + b"</row>"
+    )
+    return replace_members(small_xlsx(), {"xl/worksheets/sheet1.xml": sheet_xml(body)})
+
+
 def diagonal(cells: int = 3000) -> bytes:
     """One cell in each row and column down a diagonal: few cells, but even compacted they
     span 3,000 × 3,000 = 9 million cells (over the limit)."""

@@ -272,6 +272,9 @@ entry("far-cell.xlsx", "cells A1 and XFD1048576 (calamine aborts unguarded): com
 entry("wide-and-tall.xlsx", "cells A1, XFD1, A3000: 49 M cells of area, compacted", "ok")(
     hostile.wide_and_tall
 )
+entry("implicit-columns.xlsx", "20,000 cells without references in row 90,000: compacted", "ok")(
+    hostile.implicit_columns
+)
 entry("diagonal.xlsx", "3,000 cells down a diagonal: 9 M cells even compacted", "limit")(
     hostile.diagonal
 )

@@ -26,16 +26,16 @@ from dlp_proxy.inspect import compact, oleobjects, ooxml
 from dlp_proxy.inspect.limits import TableLimits, describe
 from dlp_proxy.inspect.model import Unscannable
 
-# A cell or row reference that could place a cell beyond column Z or row 99,999.
-_FAR_REF = re.compile(rb'r="(?:[A-Z]{2,}|[A-Z]*\d{6,})')
-# A cell start tag whose first attribute is not its reference, and the main namespace bound
-# to a prefix (cells may then be <x:c>) or declared again past the root element.
+# A cell start tag whose reference could place it beyond column Z or row 99,999, or whose
+# first attribute is not its reference (no reference: calamine counts along the row). One
+# search per chunk, anchored on "<c", finds either; rows need no search of their own (a row
+# places only the cells in it).
+_CELL_CHECK = re.compile(rb'<c(?: r="(?:[A-Z]{2,}|[A-Z]*\d{6,})|(?! r=)[\s>/])')
 _IMPLICIT_CELL = re.compile(rb"<c(?! r=)[\s>/]")
-_MAIN_NS = re.compile(rb"(?:spreadsheetml/2006|ooxml/spreadsheetml)/main[\"']")
+# The main namespace bound to a prefix: cells may then be written <x:c>.
 _PREFIXED_MAIN_NS = re.compile(
-    rb"xmlns:[\w.-]+=[\"'][^\"']*(?:spreadsheetml/2006|ooxml/spreadsheetml)/main[\"']"
+    rb"xmlns:[\w.-]+\s*=\s*[\"'][^\"']*(?:spreadsheetml/2006|ooxml/spreadsheetml)/main[\"']"
 )
-_ROOT_TAG = 4096
 _REF = re.compile(rb'\sr="([A-Z]{0,3})(\d{1,10})"')
 _SST_COUNTS = re.compile(rb'\b(?:count|uniqueCount)="(\d+)"')
 _ODS_CELL = re.compile(rb"<table:(?:covered-)?table-cell(?=[\s/>])([^>]*?)(/?)>")
@@ -494,20 +494,25 @@ class _SheetScanner(_Scanner):
         self.compacted: bytes | None = None
 
     def feed(self, chunk: bytes) -> None:
-        joined = self.chunks[-1][-24:] + chunk[:24] if self.chunks else b""
         if not self.implicit:
-            # A cell without a reference (or not first: the writer is not one we know) goes
-            # where calamine's count of the row puts it; only a full read can tell where.
-            start = 0 if self.chunks else _ROOT_TAG
-            self.implicit = bool(
-                _IMPLICIT_CELL.search(chunk)
-                or _IMPLICIT_CELL.search(joined)
-                or _MAIN_NS.search(chunk, start)
-                or _PREFIXED_MAIN_NS.search(chunk[:_ROOT_TAG])
-            )
-        if not self.far:
-            self.far = bool(_FAR_REF.search(chunk) or _FAR_REF.search(joined))
+            joined = self.chunks[-1][-24:] + chunk[:24] if self.chunks else b""
+            self._look(chunk)
+            self._look(joined)
+            # A prefix for the main namespace, on the root or further in.
+            self.implicit |= bool(_PREFIXED_MAIN_NS.search(chunk))
         self.chunks.append(chunk)
+
+    def _look(self, buffer: bytes) -> None:
+        found = _CELL_CHECK.search(buffer)
+        if found is None:
+            return
+        if found.group(0).startswith(b'<c r="'):
+            self.far = True
+            self.implicit = bool(_IMPLICIT_CELL.search(buffer, found.end()))
+        else:
+            # A cell without a reference (or not first: a writer we do not know) goes where
+            # calamine's count along the row puts it: only a full read can tell where.
+            self.implicit = True
 
     def finish(self) -> None:
         chunks = self.chunks

@@ -6,6 +6,7 @@ import codecs
 import datetime as dt
 import io
 import os
+import struct
 import subprocess
 import sys
 import textwrap
@@ -480,3 +481,60 @@ def test_million_row_csv_under_the_scanner_memory_limit(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["finding", "1000000", "1000000", "1000000"]
+
+
+def _scatter_second_sheet(xls: bytes) -> bytes:
+    """Move each value cell of the second sheet to row n, column n % 200: a sheet that spans
+    about 700 x 200 cells even compacted."""
+    state = {"bofs": 0, "moved": 0}
+
+    def scatter(stream: bytearray, kind: int, body: int, size: int) -> bool:
+        if kind == 0x0809:
+            state["bofs"] += 1
+        elif state["bofs"] == 3 and kind in (0x00FD, 0x0203, 0x027E, 0x0204) and size >= 4:
+            n = state["moved"]
+            struct.pack_into("<HH", stream, body, n, n % 200)
+            state["moved"] += 1
+        return False
+
+    return hostile.patch_xls(xls, scatter)
+
+
+def test_one_xls_sheet_over_the_limit_costs_that_sheet(
+    corpus: dict[str, build.CorpusFile],
+) -> None:
+    """The second of three sheets spans too far even compacted: it is reported and hidden
+    from calamine, the others are read."""
+    if "multi_sheet_hidden.xls" not in corpus:
+        pytest.skip("LibreOffice (soffice) is not installed: run scripts/test-deps as root")
+    data = _scatter_second_sheet(corpus["multi_sheet_hidden.xls"].path.read_bytes())
+    problems: list[Unscannable] = []
+    sheets = read_workbook(data, limits=TableLimits(max_cells=20_000), damage=problems.append)
+    assert [(p.reason, p.detail.split(" spans")[0]) for p in problems] == [("limit", "xls sheet 2")]
+    assert {s.name: len(s.rows) for s in sheets if s.rows} == {"集計": 4, "旧顧客": 66}
+    with pytest.raises(Unscannable):
+        read_workbook(data, limits=TableLimits(max_cells=20_000))  # without damage: refused
+
+
+def test_one_ods_table_over_the_limit_costs_that_table() -> None:
+    bomb = hostile.ODS_CELL.replace(
+        "<table:table-cell ", '<table:table-cell table:number-columns-repeated="1000" '
+    )
+    people = "".join(
+        "<table:table-row>"
+        + "".join(hostile.ODS_CELL.replace(">x<", f">{value}<") for value in row)
+        + "</table:table-row>"
+        for row in (
+            ["氏名", "電話番号"],
+            ["山田 太郎", "090-1234-5678"],
+            ["鈴木 花子", "080-1111-2222"],
+        )
+    )
+    data = hostile.ods(
+        f'<table:table-row table:number-rows-repeated="60000">{bomb}</table:table-row>'
+        f'</table:table><table:table table:name="S2">{people}'
+    )
+    problems: list[Unscannable] = []
+    sheets = read_workbook(data, damage=problems.append)
+    assert [(p.reason, p.detail.split(" holds")[0]) for p in problems] == [("limit", "table 1")]
+    assert analyze(sheets).personal_rows == 2

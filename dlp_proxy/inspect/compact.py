@@ -262,10 +262,11 @@ class _Spans:
         return self.new(self.ends[-1]) - self.new(self.starts[0]) if self.starts else 0
 
 
-def ods_content(content: bytes, *, max_cells: int) -> bytes:
+def ods_content(content: bytes, *, max_cells: int, problems: list[Unscannable]) -> bytes:
     """content.xml of an ODS file with each table's value cells moved together: runs of empty
-    rows and columns between them shrink to one. Raises Unscannable("limit") when more than
-    ``max_cells`` cells are present, or when they still span more once compacted."""
+    rows and columns between them shrink to one. A table with more than ``max_cells`` cells
+    present, or that still spans more once compacted, is emptied and goes into ``problems``
+    ("limit"); the other tables are kept."""
     pieces: list[bytes] = []
     position = 0
     for number, table in enumerate(_ODS_TABLE_START.finditer(content), 1):
@@ -273,9 +274,11 @@ def ods_content(content: bytes, *, max_cells: int) -> bytes:
         if end < 0:
             break
         pieces.append(content[position : table.end()])
-        pieces.append(
-            _ods_table(content, table.end(), end, label=f"table {number}", max_cells=max_cells)
-        )
+        try:
+            label = f"table {number}"
+            pieces.append(_ods_table(content, table.end(), end, label=label, max_cells=max_cells))
+        except Unscannable as problem:
+            problems.append(problem)
         position = end
     pieces.append(content[position:])
     return b"".join(pieces)

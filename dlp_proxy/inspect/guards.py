@@ -14,7 +14,7 @@ import struct
 import zipfile
 import zlib
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Final
@@ -81,14 +81,20 @@ def repack_zip(data: bytes, limits: TableLimits) -> Repacked:
     if len(members) > _MAX_MEMBERS:
         raise Unscannable("limit", f"container holds {len(members):,} members")
     if any(ooxml.normalise(m.filename) == "mimetype" for m in members):
-        return Repacked(_repack_odf(data, archive, members, limits))
+        problems: list[Unscannable] = []
+        return Repacked(_repack_odf(data, archive, members, limits, problems), tuple(problems))
     return _repack_ooxml(data, archive, limits)
 
 
 def _repack_odf(
-    data: bytes, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], limits: TableLimits
+    data: bytes,
+    archive: zipfile.ZipFile,
+    members: list[zipfile.ZipInfo],
+    limits: TableLimits,
+    problems: list[Unscannable],
 ) -> Parts:
-    """An ODS file as it is, with content.xml checked (and inflated once)."""
+    """An ODS file as it is, with content.xml checked (and inflated once, and compacted when
+    a table reaches over the limit); a table that cannot be read goes into ``problems``."""
     budget = _Budget(limits.max_unpacked)
     entries: list[_Entry] = []
     for member in members:
@@ -99,7 +105,7 @@ def _repack_odf(
             if raw is not None:
                 entries.append(_Entry.raw(member.filename, member, raw))
                 continue
-        scanner = _OdsScanner(limits) if member.filename == "content.xml" else _Scanner()
+        scanner = _OdsScanner(limits, problems) if member.filename == "content.xml" else _Scanner()
         chunks = _checked(archive, member, budget, scanner)
         if isinstance(scanner, _OdsScanner) and scanner.compacted is not None:
             entries.append(_Entry.data(member.filename, scanner.compacted))
@@ -685,9 +691,10 @@ class _OdsScanner(_Scanner):
     extent is over the limit has its value cells moved together (compact.ods_content).
     """
 
-    def __init__(self, limits: TableLimits) -> None:
+    def __init__(self, limits: TableLimits, problems: list[Unscannable]) -> None:
         self.max_cells = limits.max_cells
         self.parts: list[bytes] = []
+        self.problems = problems
         self.compacted: bytes | None = None
 
     def feed(self, chunk: bytes) -> None:
@@ -700,7 +707,9 @@ class _OdsScanner(_Scanner):
         for table in re.split(rb"<table:table[\s>]", content)[1:]:
             area += _ods_table_area(table)
             if area > self.max_cells:
-                self.compacted = compact.ods_content(content, max_cells=self.max_cells)
+                self.compacted = compact.ods_content(
+                    content, max_cells=self.max_cells, problems=self.problems
+                )
                 return
 
 
@@ -743,13 +752,16 @@ def _ods_row_extent(row: bytes) -> int:
 _BIFF_VALUES: Final = frozenset({0x0006, 0x0203, 0x0204, 0x0205, 0x027E, 0x00FD, 0x00D6})
 _BIFF_MULRK: Final = 0x00BD  # first column after the row, last column at the end
 _BIFF_BOF, _BIFF_EOF, _BIFF_DIMENSIONS, _BIFF_SST = 0x0809, 0x000A, 0x0200, 0x00FC
+_BIFF_IGNORED: Final = 0x0000  # a record type no sheet substream has (BIFF2's DIMENSIONS)
 # A sheet whose value cells span more than this many times their number (and at least
 # _SPARSE_FLOOR cells) is compacted before calamine sizes it.
 _SPARSE_RATIO: Final = 4
 _SPARSE_FLOOR: Final = 1 << 16
 
 
-def check_xls(data: bytes, limits: TableLimits) -> bytes:
+def check_xls(
+    data: bytes, limits: TableLimits, *, damage: Callable[[Unscannable], None] | None = None
+) -> bytes:
     """Bound what calamine will allocate for an xls file, as repack_zip does for zip containers;
     the file to give calamine (``data`` itself, or a copy with sheets made compact).
 
@@ -759,8 +771,9 @@ def check_xls(data: bytes, limits: TableLimits) -> bytes:
     IV65536, a handful of formulas in opposite corners: 6 KB of file, 650 MB in calamine) has
     its cells moved together, the gaps between used rows and columns shrunk to one; a
     DIMENSIONS record declaring more than the cells span is set to their span. Cells really
-    present beyond the limits are refused. olefile reads the container first: a damaged one is
-    refused here rather than inside calamine.
+    present beyond the limits are refused: with ``damage``, that sheet is reported and its
+    cells hidden from calamine, and the other sheets are read. olefile reads the container
+    first: a damaged one is refused here rather than inside calamine.
     """
     try:
         with olefile.OleFileIO(data) as container:
@@ -779,7 +792,14 @@ def check_xls(data: bytes, limits: TableLimits) -> bytes:
     patched = bytearray(stream)
     changed = False
     for number, sheet in enumerate(_biff_sheets(stream)):
-        changed |= sheet.settle(patched, limits, f"xls sheet {number}")
+        try:
+            changed |= sheet.settle(patched, limits, f"xls sheet {number}")
+        except Unscannable as problem:
+            if damage is None:
+                raise
+            damage(problem)
+            sheet.hide(patched)
+            changed = True
     for position, size in _records(stream, _BIFF_SST):
         count = struct.unpack_from("<i", stream, position + 4)[0] if size >= 8 else 0
         if count < 0 or count > limits.max_cells:
@@ -876,6 +896,12 @@ class _BiffSheet:
             )
         extent = (min(rows), max(rows) + 1, min(columns), max(columns) + 1)
         return self._set_dimensions(stream, extent) or changed
+
+    def hide(self, stream: bytearray) -> None:
+        """Turn the sheet's value records into records calamine skips: it reads as empty."""
+        for _, body, _ in self.cells:
+            struct.pack_into("<H", stream, body - 4, _BIFF_IGNORED)
+        self._set_dimensions(stream, None)
 
     def _set_dimensions(self, stream: bytearray, extent: tuple[int, int, int, int] | None) -> bool:
         """Make each DIMENSIONS record declare no more than the cells span (an empty sheet:

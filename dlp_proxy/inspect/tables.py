@@ -53,7 +53,7 @@ def read_workbook(
         if data.startswith(_OLE_MAGIC):
             if _ENCRYPTED_PACKAGE in data:
                 raise Unscannable("encrypted", "password-protected Office file (EncryptedPackage)")
-            source = io.BytesIO(guards.check_xls(data, limits))
+            source = io.BytesIO(guards.check_xls(data, limits, damage=report))
         elif data.startswith(b"PK"):
             repacked = guards.repack_zip(data, limits)
             source, skipped = repacked.source, repacked.skipped

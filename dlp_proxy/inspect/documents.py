@@ -14,7 +14,7 @@ import posixpath
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from typing import Final
+from typing import IO, Final
 
 from lxml import etree
 
@@ -35,11 +35,11 @@ _MANIFEST_NS: Final = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"
 
 @dataclass
 class Content:
-    """What a document shows: its text, the problems met, and the files embedded in it."""
+    """What a document shows: its text, the problems met, and its ODF sub-documents (the
+    embedded parts of an OOXML package are listed by ``embedded_parts``)."""
 
     text: str = ""
     problems: list[Unscannable] = field(default_factory=list)
-    embedded: set[str] = field(default_factory=set)  # zip member names of embedded parts
     objects: list[tuple[str, bytes]] = field(default_factory=list)  # ODF sub-documents
 
 
@@ -109,7 +109,7 @@ class _Row:
         self.cells: list[str] = []
 
 
-def render(stream: io.BufferedIOBase | io.BytesIO, rules: _Rules, out: _Lines) -> None:
+def render(stream: IO[bytes], rules: _Rules, out: _Lines) -> None:
     """Stream one XML part into ``out``: paragraphs as lines, table rows as tab-separated."""
     renderer = _Renderer(rules, out)
     events = etree.iterparse(
@@ -158,12 +158,13 @@ class _Renderer:
             self.in_paragraph -= 1
             if not self.skipping:
                 _emit(_paragraph(element, rules), open_, self.out)
-        elif name in rules.rows and open_ and isinstance(open_[-1], _Row):
-            cells = open_.pop().cells  # type: ignore[union-attr]
+        elif name in rules.rows and open_ and isinstance(row := open_[-1], _Row):
+            open_.pop()
             if not self.skipping:
-                _emit("\t".join(cells), open_, self.out, cell_text=" ".join(cells))
-        elif name in rules.cells and open_ and isinstance(open_[-1], _Cell):
-            parts = open_.pop().parts  # type: ignore[union-attr]
+                _emit("\t".join(row.cells), open_, self.out, cell_text=" ".join(row.cells))
+        elif name in rules.cells and open_ and isinstance(cell := open_[-1], _Cell):
+            open_.pop()
+            parts = cell.parts
             if open_ and isinstance(open_[-1], _Row):
                 open_[-1].cells.append(" ".join(p for p in parts if p).replace("\t", " "))
         if not self.in_paragraph:
@@ -231,12 +232,11 @@ def _release(element: etree._Element) -> None:
 
 
 def read_ooxml(data: bytes, *, cap: int) -> Content:
-    """The text of a docx or pptx (any other OOXML package: every text node of its parts),
-    and the names of its embedded parts. Raises Unscannable when the package is unreadable."""
+    """The text of a docx or pptx (any other OOXML package: every text node of its parts).
+    Raises Unscannable when the package is unreadable."""
     content = Content()
     with open_zip(data) as archive:
         package, main, kind = ooxml.open_package(archive)
-        content.embedded = embedded_parts(package)
         out = _Lines(cap)
         if kind == "docx":
             _word(package, main, out, content)
@@ -346,7 +346,7 @@ def _render_member(
         raise Unscannable("encrypted", f"part {name} is an encrypted zip member")
     try:
         with archive.open(info) as stream:
-            render(stream, rules, out)  # type: ignore[arg-type]
+            render(stream, rules, out)
     except etree.XMLSyntaxError as exc:
         raise Unscannable("corrupt", f"part {name} is not well-formed XML ({exc.msg})") from None
     except NotImplementedError as exc:
@@ -399,7 +399,10 @@ def odf_objects(package: ooxml.Package, problems: list[Unscannable]) -> list[tup
             except Unscannable as problem:
                 problems.append(Unscannable(problem.reason, f"{path}: {problem.detail}"))
         elif media in _OLE_OBJECTS or (path.lower().startswith("object ") and "/" not in path):
-            found.append((path, package.read(path)))
+            try:
+                found.append((path, package.read(path)))
+            except Unscannable as problem:
+                problems.append(Unscannable(problem.reason, f"{path}: {problem.detail}"))
     return found
 
 

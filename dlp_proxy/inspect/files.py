@@ -419,13 +419,13 @@ def _read_document(item: Item, data: bytes) -> None:
         content = documents.read_odf(data, cap=cap)
     else:
         content = documents.read_ooxml(data, cap=cap)
-    _embedded(item, data)
     for problem in content.problems:
         item.damage(problem)
     if content.text.strip():
         item.text(content.text)
     else:
         item.prose()  # a document with no text at all (its embedded files are listed)
+    _embedded(item, data)
 
 
 def _read_ole_object(item: Item, data: bytes) -> None:

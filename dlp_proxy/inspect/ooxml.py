@@ -30,11 +30,6 @@ _PARSER: Final = etree.XMLParser(
 )
 
 
-def xml_parser() -> etree.XMLParser:
-    """The one way inspection parses XML: no entities resolved, no network, no huge trees."""
-    return _PARSER
-
-
 def normalise(name: str) -> str:
     """The lookup key of a zip member or part name: slashes, no leading slash, lower case."""
     return name.replace("\\", "/").lstrip("/").lower()

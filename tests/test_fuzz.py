@@ -32,7 +32,7 @@ def harness() -> Iterator[Harness]:
 def check(harness: Harness, outcome: fuzzjobs.Outcome, case: Case) -> None:
     problems = outcome.problems()
     assert not problems, f"{case!r} ({len(case.data)} bytes):\n" + "\n".join(problems)
-    assert outcome.reasons <= {None, "encrypted", "corrupt", "limit", "unsupported"}
+    assert outcome.reasons <= {None, "encrypted", "corrupt", "limit", "ambiguous", "unsupported"}
     assert all(detail for _, _, reason, detail in outcome.findings if reason)
     assert harness.peak_rss < fuzzing.PEAK_RSS_BOUND, f"scanner peaked at {harness.peak_rss}"
 
@@ -57,6 +57,13 @@ def test_archives(harness: Harness, case: Case) -> None:
 @given(case=fuzzing.cases("workbook"))
 def test_workbooks(harness: Harness, case: Case) -> None:
     outcome = harness.run(case.data, fuzzing.table_job(delimited=False), "workbook")
+    check(harness, outcome, case)
+
+
+@FUZZ
+@given(case=fuzzing.cases("document"))
+def test_documents(harness: Harness, case: Case) -> None:
+    outcome = harness.run(case.data, fuzzing.file_job(case.seed), "document")
     check(harness, outcome, case)
 
 

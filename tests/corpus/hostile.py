@@ -174,6 +174,18 @@ def inflating_sheet(size: int) -> bytes:
     return replace_members(small_xlsx(), {"xl/worksheets/sheet1.xml": sheet_xml(body)})
 
 
+def ods_content(body: str) -> bytes:
+    """The content.xml of a one-table spreadsheet whose table holds ``body``."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+        '<office:body><office:spreadsheet><table:table table:name="S1">'
+        f"{body}</table:table></office:spreadsheet></office:body></office:document-content>"
+    ).encode()
+
+
 def ods(body: str) -> bytes:
     content = (
         '<?xml version="1.0" encoding="UTF-8"?><office:document-content '

@@ -105,6 +105,25 @@ CASES = [
         None,
     ),
     (
+        "opc-package-that-is-not-office",
+        zip_bytes(
+            [
+                ("[Content_Types].xml", b"<Types/>"),
+                (
+                    "_rels/.rels",
+                    b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+                    b'relationships"><Relationship Id="R1" Type="http://schemas.microsoft.com/'
+                    b'packaging/2010/07/manifest" Target="/x.nuspec"/></Relationships>',
+                ),
+                ("lib/list.csv", csv_bytes(ROWS)),
+            ]
+        ),
+        (),
+        "zip",
+        "zip",
+        None,
+    ),
+    (
         "xlsx-without-main-part",
         packagecraft.retarget(XLSX, "_rels/.rels", "xl/workbook.xml", "xl/gone.xml"),
         (),

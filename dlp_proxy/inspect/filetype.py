@@ -393,7 +393,8 @@ def _zip_family(archive: zipfile.ZipFile, names: list[str]) -> FileType:
                 problem = Unscannable("encrypted", "password-protected OpenDocument file")
                 return FileType(kind, "workbook", problem)
             return FileType(kind, "workbook" if kind == "ods" else "document")
-    if ooxml.CONTENT_TYPES.lower() in {ooxml.normalise(name) for name in names}:
+    packaged = ooxml.CONTENT_TYPES.lower() in {ooxml.normalise(name) for name in names}
+    if packaged and ooxml.is_office_package(archive):
         return _package_type(archive, lowered)
     return FileType("zip", "zip")
 

@@ -189,6 +189,19 @@ class Package:
         return main.target
 
 
+def is_office_package(archive: zipfile.ZipFile) -> bool:
+    """Whether an OPC package (it has [Content_Types].xml) is an Office document: it has no
+    ``_rels/.rels`` (a damaged one), or that declares an ``officeDocument``. Other packages
+    (NuGet, XPS, 3MF) are zips to whoever opens them."""
+    package = Package(archive)
+    if not package.has(PACKAGE_RELS):
+        return True
+    try:
+        return any(r.kind == "officeDocument" for r in package.relationships(None))
+    except Unscannable:
+        return True  # unreadable relationships: reported when the package is opened
+
+
 def open_package(archive: zipfile.ZipFile) -> tuple[Package, str, str]:
     """The package, its main part and that part's kind (``xlsx``, ``docx``, ... ``ooxml``)."""
     package = Package(archive)

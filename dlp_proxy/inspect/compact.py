@@ -23,7 +23,7 @@ from dlp_proxy.inspect import ooxml
 from dlp_proxy.inspect.model import Unscannable
 
 _BATCH: Final = 5000  # rows serialised at a time
-_CELL_REF: Final = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
+_CELL_REF: Final = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]{1,7})$")
 _SHEET_DATA_START: Final = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?sheetData(?=[\s/>])[^>]*?(/?)>")
 _SHEET_DATA_END: Final = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?sheetData\s*>")
 
@@ -197,7 +197,7 @@ def _drop(element: etree._Element) -> None:
 
 
 def _number(text: str, what: str) -> int:
-    if not text.isdigit() or len(text) > 7:
+    if not (text.isascii() and text.isdigit()) or len(text) > 7:
         raise Unscannable("corrupt", f"{what} number that is not a number")
     return int(text)
 

@@ -202,7 +202,8 @@ def _walk(element: etree._Element, rules: _Rules, pieces: list[str]) -> None:
             pieces.append(" ")
         elif name == "s" and rules.mixed:
             count = child.get(f"{{{_TEXT_NS}}}c") or "1"
-            pieces.append(" " * min(int(count) if count.isdigit() else 1, 100))
+            spaces = int(count) if count.isascii() and count.isdigit() else 1
+            pieces.append(" " * min(spaces, 100))
         elif name not in rules.paragraphs:  # a nested paragraph was a line of its own
             if rules.mixed:
                 pieces.append(child.text or "")

@@ -41,6 +41,8 @@ _STREAM_SUFFIXES = {"gzip": (".gz", ".tgz"), "bzip2": (".bz2", ".tbz2"), "xz": (
 # tables were read and whose embedded files were listed is "table").
 _RANK: dict[ReadAs, int] = {"not-applicable": 0, "container": 1, "text": 2, "table": 3}
 NOT_READ = "no reader took it"
+# The most text one document may yield (characters): some 10,000 pages.
+_DOCUMENT_TEXT = 32 << 20
 
 
 def _looks_delimited(data: bytes) -> bool:
@@ -414,7 +416,7 @@ def _read_markup(item: Item, data: bytes) -> None:
 
 def _read_document(item: Item, data: bytes) -> None:
     archives.check_package(data, item.limits)
-    cap = item.limits.max_member_bytes
+    cap = min(item.limits.max_member_bytes, _DOCUMENT_TEXT)
     if item.found.kind in ("odt", "odp"):
         content = documents.read_odf(data, cap=cap)
     else:

@@ -63,6 +63,15 @@ WORKBOOK_SHAPES: dict[str, Shape] = {
     "upper-case-names": lambda rows: packagecraft.rename(book(rows), str.upper),
     "macro-sheet-and-sheet": lambda rows: packagecraft.macro_sheet(book(rows), rows),
     "chart-sheet": lambda rows: book(rows, chart=True),
+    "declares-the-whole-sheet": lambda rows: packagecraft.set_dimension(
+        book(rows), "A1:XFD1048576"
+    ),
+    "one-formatted-cell-at-XFD1048576": lambda rows: packagecraft.far_cell(
+        book(rows), "XFD1048576", value=False
+    ),
+    "one-value-cell-at-XFD1048576": lambda rows: packagecraft.far_cell(
+        book(rows), "XFD1048576", value=True
+    ),
 }
 
 

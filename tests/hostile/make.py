@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import carriers, zipcraft  # noqa: E402
+from tests import carriers, packagecraft, zipcraft  # noqa: E402
 from tests.corpus import hostile  # noqa: E402
 
 FIXED_TIME = time.mktime((2024, 4, 1, 9, 0, 0, 0, 0, -1))
@@ -447,12 +447,98 @@ entry("damaged-deflate.xlsx", "bytes flipped inside the deflated sheet", "corrup
 )
 entry("not-xml-sheet.xlsx", "sheet part full of binary junk", "ok")(hostile.not_xml_sheet)
 entry("billion-laughs.xlsx", "nested XML entities in the sheet", "corrupt")(hostile.billion_laughs)
-entry("far-cell.xlsx", "cells A1 and XFD1048576 (calamine aborts unguarded)", "limit")(
+entry("far-cell.xlsx", "cells A1 and XFD1048576 (calamine aborts unguarded): compacted", "ok")(
     hostile.far_cell
 )
-entry("wide-and-tall.xlsx", "cells A1, XFD1, A3000: 49 M cells of area", "limit")(
+entry("wide-and-tall.xlsx", "cells A1, XFD1, A3000: 49 M cells of area, compacted", "ok")(
     hostile.wide_and_tall
 )
+entry("implicit-columns.xlsx", "20,000 cells without references in row 90,000: compacted", "ok")(
+    hostile.implicit_columns
+)
+entry("diagonal.xlsx", "3,000 cells down a diagonal: 9 M cells even compacted", "limit")(
+    hostile.diagonal
+)
+entry("macro-sheet.xlsx", "an Excel 4.0 macro sheet beside a worksheet", "ok")(
+    lambda: packagecraft.macro_sheet(hostile.small_xlsx(), [("氏名", "電話番号")] * 3)
+)
+
+
+@entry("two-main-parts.xlsx", "_rels/.rels declares two officeDocument parts", "ambiguous")
+def _two_main_parts() -> bytes:
+    return packagecraft.edit(
+        hostile.small_xlsx(),
+        "_rels/.rels",
+        lambda xml: xml.replace(
+            b"</Relationships>",
+            b'<Relationship Id="rIdX" Type="http://schemas.openxmlformats.org/officeDocument/'
+            b'2006/relationships/officeDocument" Target="xl/other.xml"/></Relationships>',
+        ),
+    )
+
+
+entry("sheet-outside-package.xlsx", "a sheet relationship targets ../../etc/passwd", "corrupt")(
+    lambda: packagecraft.retarget(
+        hostile.small_xlsx(),
+        "xl/_rels/workbook.xml.rels",
+        "/xl/worksheets/sheet1.xml",
+        "../../../etc/passwd",
+    )
+)
+
+
+def _docx_with_body(body: bytes) -> bytes:
+    return packagecraft.edit(
+        packagecraft.write(
+            [
+                ("[Content_Types].xml", DOCX_TYPES),
+                ("_rels/.rels", DOCX_RELS),
+                ("word/document.xml", b""),
+            ]
+        ),
+        "word/document.xml",
+        lambda _: body,
+    )
+
+
+DOCX_TYPES = (
+    b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    b'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+    b'relationships+xml"/><Override PartName="/word/document.xml" ContentType="application/'
+    b'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
+)
+DOCX_RELS = (
+    b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    b'relationships/officeDocument" Target="word/document.xml"/></Relationships>'
+)
+W = b'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+@entry("billion-laughs.docx", "nested XML entities in the document body: refused", "corrupt")
+def _docx_laughs() -> bytes:
+    entities = b'<!ENTITY lol "lol">'
+    for level in range(1, 10):
+        refs = b"".join(f"&lol{'' if level == 1 else level - 1};".encode() for _ in range(10))
+        entities += f'<!ENTITY lol{level} "'.encode() + refs + b'">'
+    return _docx_with_body(
+        b"<!DOCTYPE w:document [" + entities + b"]><w:document " + W + b"><w:body><w:p><w:r>"
+        b"<w:t>&lol9;</w:t></w:r></w:p></w:body></w:document>"
+    )
+
+
+@entry("deep-nesting.docx", "document body nested 20,000 elements deep", "corrupt")
+def _docx_deep() -> bytes:
+    return _docx_with_body(
+        b"<w:document "
+        + W
+        + b"><w:body>"
+        + b"<w:p>" * 20_000
+        + b"</w:p>" * 20_000
+        + b"</w:body></w:document>"
+    )
+
+
 entry("shared-strings-count.xlsx", "sharedStrings declaring 4 billion entries", "limit")(
     hostile.shared_strings_count
 )
@@ -465,8 +551,11 @@ entry("inflating-sheet.xlsx", "sheet XML inflating to 40 MiB of padding (ratio b
 entry("encrypted.xlsx", "password-protected xlsx (EncryptedPackage)", "encrypted")(
     hostile.encrypted_xlsx
 )
-entry("repeat-bomb.ods", "one ODS cell repeated 60,000 x 1,000 times", "limit")(
+entry("repeat-bomb.ods", "one ODS value cell repeated 60,000 x 1,000 times", "limit")(
     hostile.ods_repeat_bomb
+)
+entry("sparse-repeats.ods", "two ODS cells with 60,000 x 1,000 empty ones between", "ok")(
+    hostile.ods_sparse_repeats
 )
 entry("trailing-empty-rows.ods", "what LibreOffice writes: a million empty rows", "ok")(
     hostile.ods_trailing_empty_rows
@@ -512,13 +601,13 @@ def _libreoffice_xls() -> bytes:
         return target.read_bytes()
 
 
-entry("far-cell.xls", "xls LabelSst cell moved to row 65,000, column 65,535", "limit")(
+entry("far-cell.xls", "xls LabelSst cell moved to row 65,000, column 65,535: compacted", "ok")(
     lambda: hostile.xls_far_cell(_libreoffice_xls())
 )
 entry("sst-count.xls", "xls shared-string table declaring 2^31 entries", "limit")(
     lambda: hostile.xls_sst_count(_libreoffice_xls())
 )
-entry("inverted-dimensions.xls", "xls DIMENSIONS with last row before first", "limit")(
+entry("inverted-dimensions.xls", "xls DIMENSIONS with last row before first: reset", "ok")(
     lambda: hostile.xls_inverted_dimensions(_libreoffice_xls())
 )
 

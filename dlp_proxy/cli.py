@@ -49,6 +49,12 @@ def main() -> None:
 @click.option("--scan-processes", type=int, help="Scanner processes per worker; 0 = auto.")
 @click.option("--scan-timeout", type=float, help="Seconds one message may be scanned [60].")
 @click.option("--log-level", help="DEBUG, INFO, WARNING or ERROR [INFO].")
+@click.option(
+    "--refuse-routed-recipients/--accept-routed-recipients",
+    default=None,
+    help="Refuse RCPT addresses that route elsewhere (user%other@, other!user@, quoted @, "
+    "source routes) with 553 5.1.3 [accept; they count as external].",
+)
 @click.option("--web-listen", metavar="HOST:PORT", help="Address of the web UI [127.0.0.1:8025].")
 @click.option("--web-url", metavar="URL", help="The web UI's public base URL, used in links.")
 def serve(config: Path | None, **flags: Any) -> None:

@@ -143,6 +143,9 @@ class Settings(BaseModel):
     archive_max_members: int = Field(10_000, ge=1)
     archive_max_ratio: float = Field(250.0, gt=1)
     max_recipients: int = Field(1000, ge=1)
+    refuse_routed_recipients: bool = Field(
+        False, description="refuse recipients that route elsewhere (%, !, quoted @, source route)"
+    )
     max_line_length: int = Field(65536, ge=1001)
     shutdown_grace: float = Field(30.0, ge=0)
     log_level: str = Field("INFO", pattern=r"(?i)^(DEBUG|INFO|WARNING|ERROR)$")

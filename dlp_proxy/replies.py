@@ -14,6 +14,10 @@ XFORWARD_OK = "250 2.0.0 Ok"
 XFORWARD_SYNTAX = "501 5.5.4 Syntax: XFORWARD attribute=value ..."
 XFORWARD_IN_TRANSACTION = "503 5.5.1 Error: MAIL transaction in progress"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+ROUTED_RECIPIENT = (
+    "553 5.1.3 Routed addresses are refused here (%, !, a quoted @ or a source route "
+    "sends the mail on elsewhere): give the address it is for"
+)
 DSN_SYNTAX = "501 5.5.4 Invalid DSN parameter (RFC 3461: RET, ENVID, NOTIFY, ORCPT)"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 

@@ -19,6 +19,7 @@ from dlp_proxy.auditing import DecisionAudit
 from dlp_proxy.config import IPNetwork, Settings
 from dlp_proxy.envelope import Client
 from dlp_proxy.envelope import Envelope as MessageEnvelope
+from dlp_proxy.inspect.recipients import route
 from dlp_proxy.pipeline import Outcome, Pipeline
 from dlp_proxy.policy.store import PolicyStore
 from dlp_proxy.relay import DSN_MAIL, DSN_RCPT, Delivery, Transaction
@@ -33,6 +34,7 @@ def new_message_id() -> str:
     return f"{time.time_ns() // 1_000_000:011X}{secrets.token_hex(3)[:5].upper()}"
 
 
+_SOURCE_ROUTE = re.compile(r"\s*<\s*@")
 _NOTIFY = re.compile(r"(?i)NEVER|(SUCCESS|FAILURE|DELAY)(,(SUCCESS|FAILURE|DELAY))*")
 _XTEXT = re.compile(r"([!-*,-<>-~]|\+[0-9A-F]{2})+")
 
@@ -111,6 +113,7 @@ class ProxySMTP(SMTP):
     def __init__(self, handler: Handler, *, allow: tuple[IPNetwork, ...], **kwargs: Any) -> None:
         self.line_length_limit = handler.settings.max_line_length
         self.dsn: tuple[str, ...] | None = ()
+        self.source_route = False  # the last MAIL/RCPT path had one (aiosmtpd drops it)
         super().__init__(handler, **kwargs)
         self._allow = allow
         self._proxy_handler = handler
@@ -197,6 +200,14 @@ class ProxySMTP(SMTP):
             return
         await super().smtp_RCPT(arg)
 
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's path parser, which drops a source route (``<@a,@b:user@c>`` gives
+        ``user@c``, and that is what goes to the next hop); noted for handle_RCPT. Its
+        recursion on nested comments cannot run deep: commands are cut at 512 bytes."""
+        self.source_route = _SOURCE_ROUTE.match(arg) is not None
+        address: tuple[str | None, str | None] = super()._getaddr(arg)
+        return address
+
     @syntax("XFORWARD attribute=value ...")
     async def smtp_XFORWARD(self, arg: str | None) -> None:
         if await self.check_helo_needed("EHLO"):
@@ -280,6 +291,8 @@ class Handler:
     ) -> str:
         if len(envelope.rcpt_tos) >= self.settings.max_recipients:
             return replies.TOO_MANY_RECIPIENTS
+        if self.settings.refuse_routed_recipients and (server.source_route or route(address)):
+            return replies.ROUTED_RECIPIENT
         assert envelope.transaction is not None
         dsn = server.dsn or ()
         try:

@@ -21,6 +21,16 @@ def customers(count: int, *, seed: int = 3) -> list[tuple[str, str, str, str]]:
     return [(fake.name(), fake.address(), fake.phone_number(), fake.email()) for _ in range(count)]
 
 
+PRODUCT_HEADER = ("品番", "品名", "数量", "単価")
+
+
+def products(count: int) -> list[tuple[str, str, str, str]]:
+    """A harmless twin of ``customers``: a stock list with no personal data."""
+    return [
+        (f"P-{i:05d}", f"部品 {i}", str(i % 7 + 1), str(120 * (i % 9 + 1))) for i in range(count)
+    ]
+
+
 def csv_bytes(
     rows: Sequence[Sequence[str]], *, encoding: str = "utf-8", delimiter: str = ","
 ) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,7 +18,7 @@ from aiosmtpd.smtp import SMTP
 from dlp_proxy.config import Settings, load_settings
 from dlp_proxy.scanner import Job, evaluate
 from dlp_proxy.service import Proxy
-from tests.builders import customers, xlsx_bytes
+from tests.builders import HEADER, PRODUCT_HEADER, customers, products, xlsx_bytes
 
 pytest_plugins = ["tests.qstore"]
 
@@ -209,27 +210,70 @@ OFFICE_FILTERS = {
 OFFICE_PASSWORD = "Secret-2024"
 
 
+# Where LibreOffice puts the last cell of a sheet far from the list (within each format's grid).
+FAR_CELLS = {"ods": (1_048_000, 1_000), "xlsx": (1_048_000, 1_000), "xls": (65_000, 200)}
+FAR_FILTERS = {"ods": "calc8", "xlsx": "Calc MS Excel 2007 XML", "xls": "MS Excel 97"}
+
+
 @pytest.fixture(scope="session")
 def office_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    """Workbooks written by LibreOffice from an openpyxl customer list: xls, ods and a PDF
-    print, each also saved with a password (RC4 CryptoAPI xls, encrypted ODF, a PDF that needs
-    a password to open). One soffice start per session."""
+    """Files written by LibreOffice, one soffice start per session:
+
+    - from an openpyxl customer list: xls, ods and a PDF print, each also saved with a
+      password (RC4 CryptoAPI xls, encrypted ODF, a PDF that needs a password to open);
+    - ``embedded-{people,products}.{odt,docx}``: a Writer document with a Calc object
+      holding the customer list (or a product list, its harmless twin);
+    - ``far-{people,products}.{ods,xlsx,xls}``: the list and one more cell far away (what
+      LibreOffice writes as a million repeated empty rows in ODS);
+    - ``far-formulas.xls``: six formulas in opposite corners of a 30,000 x 256 area.
+    """
     directory = tmp_path_factory.mktemp("office")
     source = directory / "customers.xlsx"
     source.write_bytes(xlsx_bytes(customers(25)))
-    jobs: list[str] = []
+    outputs: list[list[str]] = []
     for kind, filter_name in OFFICE_FILTERS.items():
-        jobs += [str(directory / f"plain.{kind}"), filter_name, ""]
-        jobs += [str(directory / f"encrypted.{kind}"), filter_name, OFFICE_PASSWORD]
-    subprocess.run(
-        ["/usr/bin/python3", str(TOOLS / "lo_convert.py"), str(source), *jobs],
-        check=True,
-        timeout=120,
-    )
-    made = {
-        f"{stem}.{kind}": (directory / f"{stem}.{kind}").read_bytes()
-        for kind in OFFICE_FILTERS
-        for stem in ("plain", "encrypted")
+        outputs.append([str(directory / f"plain.{kind}"), filter_name, ""])
+        outputs.append([str(directory / f"encrypted.{kind}"), filter_name, OFFICE_PASSWORD])
+    batch: list[dict[str, Any]] = [{"source": str(source), "outputs": outputs}]
+    made = [f"{stem}.{kind}" for kind in OFFICE_FILTERS for stem in ("plain", "encrypted")]
+    tables = {
+        "people": [list(HEADER), *map(list, customers(25))],
+        "products": [list(PRODUCT_HEADER), *map(list, products(25))],
     }
-    made["plain.xlsx"] = source.read_bytes()
-    return made
+    for label, rows in tables.items():
+        batch.append(
+            {
+                "embedded": rows,
+                "outputs": [
+                    [str(directory / f"embedded-{label}.odt"), "writer8", ""],
+                    [str(directory / f"embedded-{label}.docx"), "MS Word 2007 XML", ""],
+                ],
+            }
+        )
+        made += [f"embedded-{label}.odt", f"embedded-{label}.docx"]
+        for kind, (row, column) in FAR_CELLS.items():
+            cells = [[r, c, value] for r, line in enumerate(rows) for c, value in enumerate(line)]
+            cells.append([row, column, "end"])
+            name = f"far-{label}.{kind}"
+            batch.append(
+                {"cells": cells, "outputs": [[str(directory / name), FAR_FILTERS[kind], ""]]}
+            )
+            made.append(name)
+    corners = [(0, 0), (0, 1), (1, 0), (1, 1), (29_999, 254), (29_999, 255)]
+    batch.append(
+        {
+            "cells": [[r, c, "=ROW()*2"] for r, c in corners],
+            "outputs": [[str(directory / "far-formulas.xls"), "MS Excel 97", ""]],
+        }
+    )
+    made.append("far-formulas.xls")
+    spec = directory / "batch.json"
+    spec.write_text(json.dumps(batch, ensure_ascii=False), encoding="utf-8")
+    subprocess.run(
+        ["/usr/bin/python3", str(TOOLS / "lo_convert.py"), "--batch", str(spec)],
+        check=True,
+        timeout=300,
+    )
+    files = {name: (directory / name).read_bytes() for name in made}
+    files["plain.xlsx"] = source.read_bytes()
+    return files

@@ -11,6 +11,7 @@ import io
 import os
 import quopri
 import re
+import struct
 import sys
 import tarfile
 import warnings
@@ -19,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import docx
+import pptx
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
@@ -26,7 +29,7 @@ from dlp_proxy import errors
 from dlp_proxy.envelope import Client, Envelope
 from dlp_proxy.policy.load import Policy, load_policy
 from dlp_proxy.scanner import Scanner
-from tests import carriers, fuzzjobs, markupcorpus
+from tests import carriers, cfb, fuzzjobs, markupcorpus
 from tests.builders import customers
 from tests.corpus import hostile
 
@@ -193,6 +196,25 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "plain.eml": (
             b"From: a@corp.example\r\nTo: b@outside.example\r\nSubject: hi\r\n\r\n" + csv
         ),
+        "fwd-base64.eml": mail(
+            [
+                ("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64", b64(inner)),
+                ("Content-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode", csv),
+            ]
+        ),
+        "report.eml": mail(
+            [
+                ("Content-Type: text/plain", b"Your message was not delivered."),
+                (
+                    "Content-Type: message/delivery-status",
+                    b"Reporting-MTA: dns; mta.corp.example\r\n\r\n"
+                    b"Final-Recipient: rfc822; b@outside.example\r\nStatus: 5.1.1",
+                ),
+                ("Content-Type: text/rfc822-headers", inner.split(b"\r\n\r\n", 1)[0]),
+                ("Content-Type: message/rfc822", inner),
+            ],
+            boundary="rep",
+        ).replace(b"multipart/mixed", b"multipart/report; report-type=delivery-status", 1),
     }
     rows = customers(4)
     markup = {
@@ -209,6 +231,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "message": messages,
         "carrier": carrier_seeds(csv, xlsx),
         "markup": markup,
+        "document": _documents(xlsx, csv),
     }
 
 
@@ -237,6 +260,63 @@ def carrier_seeds(csv: bytes, xlsx: bytes) -> dict[str, bytes]:
     except carriers.MissingTool as missing:
         print(f"fuzzing: no 7z seed: {missing}", file=sys.stderr)
     return found
+
+
+def _documents(xlsx: bytes, csv: bytes) -> dict[str, bytes]:
+    """A docx with a table, a header and an embedded workbook and OLE object; a pptx with a
+    table and notes; an odt holding an embedded spreadsheet."""
+    document = docx.Document()
+    document.sections[0].header.paragraphs[0].text = "社外秘"
+    table = document.add_table(rows=2, cols=2)
+    for r, row in enumerate([["氏名", "電話"], ["山田", "090"]]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    out = io.BytesIO()
+    document.save(out)
+    native = (
+        struct.pack("<I", len(csv) + 40) + b"\x02\x00list.csv\x00C:\\list.csv\x00\x00\x00\x03\x00"
+    )
+    native += struct.pack("<I", 12) + b"C:\\list.csv\x00" + struct.pack("<I", len(csv)) + csv
+    members = [
+        ("word/embeddings/book.xlsx", xlsx),
+        ("word/embeddings/oleObject1.bin", cfb.compound_file({"\x01Ole10Native": native})),
+    ]
+    with zipfile.ZipFile(out, "a") as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    deck = pptx.Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[5])
+    shape = slide.shapes.add_table(2, 2, 0, 0, 4_000_000, 1_000_000)
+    shape.table.cell(1, 0).text = "山田 太郎"
+    slide.notes_slide.notes_text_frame.text = "氏名\t電話"  # type: ignore[union-attr]
+    slides = io.BytesIO()
+    deck.save(slides)
+    odt = zip_of(
+        [
+            ("mimetype", b"application/vnd.oasis.opendocument.text"),
+            ("content.xml", ODT_CONTENT),
+            ("Object 1/content.xml", hostile.ods_content(hostile.ODS_CELL * 3)),
+            ("META-INF/manifest.xml", ODT_MANIFEST),
+        ]
+    )
+    return {"s.docx": out.getvalue(), "s.pptx": slides.getvalue(), "s.odt": odt}
+
+
+ODT_CONTENT = (
+    b'<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:'
+    b'names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:'
+    b'xmlns:text:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"><office:'
+    b"body><office:text><text:p>\xe6\xb0\x8f\xe5\x90\x8d<text:tab/>tel</text:p><table:table>"
+    b"<table:table-row><table:table-cell><text:p>a</text:p></table:table-cell></table:table-row>"
+    b"</table:table></office:text></office:body></office:document-content>"
+)
+ODT_MANIFEST = (
+    b'<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:'
+    b'tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" '
+    b'manifest:media-type="application/vnd.oasis.opendocument.text"/><manifest:file-entry '
+    b'manifest:full-path="Object 1/" manifest:media-type="application/vnd.oasis.opendocument.'
+    b'spreadsheet"/></manifest:manifest>'
+)
 
 
 def _qp(data: bytes) -> bytes:
@@ -569,6 +649,7 @@ STEPS: dict[str, Callable[[], st.SearchStrategy[Callable[[bytes], bytes]]]] = {
     "message": lambda: st.one_of(byte_steps(), mail_steps(), mail_steps()),
     "carrier": byte_steps,
     "markup": byte_steps,
+    "document": lambda: st.one_of(byte_steps(), zip_steps(), zip_steps()),
 }
 
 

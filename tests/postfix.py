@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -103,6 +104,7 @@ class Postfix:
         *,
         domain: str,
         reinjection_overrides: Sequence[str] = (),
+        main_overrides: Sequence[str] = (),
         launcher: Sequence[str] = (),
     ) -> None:
         # Not under pytest's tmp_path: that is mode 0700 and the postfix user must reach it.
@@ -115,6 +117,8 @@ class Postfix:
         self.data_dir = self.root / "data"
         self.maillog = self.root / "maillog"
         self._reinjection_overrides = tuple(reinjection_overrides)
+        # "name = value" lines for main.cf: each replaces our line for that name, if any.
+        self._main_overrides = tuple(main_overrides)
         # A command line every Postfix command runs under (e.g. another /etc/hosts).
         self._launcher = tuple(launcher)
         self._master_pid: int | None = None
@@ -157,6 +161,10 @@ minimal_backoff_time = 3600s
 maximal_backoff_time = 7200s
 delay_warning_time = 0
 """
+        for line in self._main_overrides:
+            name = line.split("=", 1)[0].strip()
+            ours = re.compile(rf"^{re.escape(name)} =.*$", re.MULTILINE)
+            instance = ours.sub(line, instance) if ours.search(instance) else instance + line + "\n"
         return instance + "\n" + deployed
 
     def master_cf(self) -> str:

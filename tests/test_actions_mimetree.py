@@ -19,7 +19,9 @@ def walk_sections(
     raw: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> list[tuple[str, str, bytes | None]]:
     """(section, type, decoded data or None when damaged) of every leaf inspect/mime.py
-    yields. Without file names its paths are ``part <section>``: the sections can be read."""
+    yields. Without file names its paths are ``part <section>``: the sections can be read.
+    Header blocks and fragments (message/delivery-status, message/partial...) are leaves to
+    inspection and opaque to rewriting: left out."""
     with monkeypatch.context() as patch:
         patch.setattr(mime, "filename", lambda entity: None)
         parts = list(mime.walk(raw))
@@ -30,7 +32,7 @@ def walk_sections(
             None if part.damage else part.data,
         )
         for part in parts
-        if not part.message
+        if not part.message and not part.content_type.startswith("message/")
     ]
 
 
@@ -39,7 +41,10 @@ def email_leaves(message: Message) -> Iterator[tuple[str, bytes]]:
     payload = message._payload  # type: ignore[attr-defined]
     content_type = message.get_content_type()
     if isinstance(payload, list):
-        if content_type in mimetree.ATTACHED_MESSAGES or content_type.startswith("multipart/"):
+        if (
+            content_type.startswith(("message/", "multipart/"))
+            and content_type not in mimetree.OPAQUE
+        ):
             for inner in payload:
                 yield from email_leaves(inner)
         return

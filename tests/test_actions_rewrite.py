@@ -451,3 +451,10 @@ def test_header_rewrites_leave_an_smime_signature_valid(tmp_path: Path) -> None:
         else:
             assert result.returncode == 0, result.stderr
             assert "Verification successful" in result.stderr
+
+
+def test_to_and_cc_too_long_to_rewrite_exactly_are_refused() -> None:
+    many = b", ".join(b"u%d@x.example" % i for i in range(10_000))
+    raw = b"From: a@corp.example\r\nTo: " + many + b"\r\nSubject: s\r\n\r\nbody\r\n"
+    with pytest.raises(rewrite.NotRewritable, match="too long"):
+        rewrite.set_visible_recipients(raw, keep=lambda address: False)

@@ -10,6 +10,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import docx
 import pytest
 import pyzipper
 
@@ -283,6 +284,12 @@ def test_compressed_streams(data: bytes, kind: str, expected: list[str | None]) 
         )
 
 
+def _docx() -> bytes:
+    out = io.BytesIO()
+    docx.Document().save(out)
+    return out.getvalue()
+
+
 def _with_member(package: bytes, name: str, data: bytes) -> bytes:
     out = io.BytesIO(package)
     with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as archive:
@@ -294,15 +301,9 @@ def _with_member(package: bytes, name: str, data: bytes) -> bytes:
     ("data", "expected"),
     [
         (
-            _with_member(
-                zip_bytes(
-                    [("[Content_Types].xml", b"<Types/>"), ("word/document.xml", b"<w:document/>")]
-                ),
-                "word/embeddings/Microsoft_Excel_Worksheet.xlsx",
-                XLSX,
-            ),
+            _with_member(_docx(), "word/embeddings/Microsoft_Excel_Worksheet.xlsx", XLSX),
             [
-                ("r.docx", "docx", 0, "unsupported"),
+                ("r.docx", "docx", 0, None),
                 ("r.docx/word/embeddings/Microsoft_Excel_Worksheet.xlsx", "xlsx", len(ROWS), None),
             ],
         ),

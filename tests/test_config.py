@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from dlp_proxy.cli import main
-from dlp_proxy.config import HostPort, load_settings
+from dlp_proxy.config import HostPort, Settings, load_settings
 from dlp_proxy.errors import ConfigError
 
 
@@ -117,3 +117,27 @@ def test_archive_limits_come_from_settings() -> None:
     assert (limits.max_depth, limits.max_total_bytes) == (2, 64 << 20)
     assert (limits.max_members, limits.max_ratio) == (50, 100)
     assert limits.max_member_bytes == 64 << 20
+
+
+def test_refuse_routed_recipients_from_each_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings(environ={}).refuse_routed_recipients is False
+    config = tmp_path / "p.toml"
+    config.write_text("refuse_routed_recipients = true\n")
+    assert load_settings(config_file=config, environ={}).refuse_routed_recipients is True
+    environ = {"DLP_PROXY_REFUSE_ROUTED_RECIPIENTS": "yes"}
+    assert load_settings(environ=environ).refuse_routed_recipients is True
+    with pytest.raises(ConfigError, match="DLP_PROXY_REFUSE_ROUTED_RECIPIENTS"):
+        load_settings(environ={"DLP_PROXY_REFUSE_ROUTED_RECIPIENTS": "sometimes"})
+    seen: list[bool] = []
+
+    def run(settings: Settings) -> int:
+        seen.append(settings.refuse_routed_recipients)
+        return 0
+
+    monkeypatch.setattr("dlp_proxy.workers.run", run)
+    for flag in ("--refuse-routed-recipients", "--accept-routed-recipients"):
+        result = CliRunner().invoke(main, ["serve", "--config", str(config), flag], env={})
+        assert result.exit_code == 0, result.output
+    assert seen == [True, False]

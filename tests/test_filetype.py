@@ -5,10 +5,13 @@ import io
 import zipfile
 from collections.abc import Callable
 
+import docx
+import pptx
 import pytest
 from msoffcrypto.format.ooxml import OOXMLFile
 
 from dlp_proxy.inspect import files, filetype
+from tests import packagecraft
 from tests.builders import csv_bytes, customers, message, xlsx_bytes, zip_bytes
 
 ROWS = customers(12)
@@ -39,12 +42,15 @@ def _encrypted_xlsx(password: str = "Secret-2024") -> bytes:
 
 
 def _docx() -> bytes:
-    return zip_bytes(
-        [
-            ("[Content_Types].xml", b"<Types/>"),
-            ("word/document.xml", b"<w:document/>"),
-        ]
-    )
+    out = io.BytesIO()
+    docx.Document().save(out)
+    return out.getvalue()
+
+
+def _pptx() -> bytes:
+    out = io.BytesIO()
+    pptx.Presentation().save(out)
+    return out.getvalue()
 
 
 def _ods_made_by_hand() -> bytes:
@@ -81,6 +87,58 @@ CASES = [
     ("xlsx-encrypted", _encrypted_xlsx(), ("xlsx",), "ooxml", "workbook", "encrypted"),
     ("ods-by-hand", _ods_made_by_hand(), (), "ods", "workbook", None),
     ("docx", _docx(), (), "docx", "document", None),
+    ("pptx", _pptx(), (), "pptx", "document", None),
+    (
+        "xlsx-parts-at-the-root",
+        packagecraft.relocate(XLSX, "xl/", ""),
+        (),
+        "xlsx",
+        "workbook",
+        None,
+    ),
+    (
+        "xlsx-backslash-names",
+        packagecraft.rename(XLSX, lambda name: name.replace("/", "\\")),
+        (),
+        "xlsx",
+        "workbook",
+        None,
+    ),
+    (
+        "docx-parts-in-xl",
+        packagecraft.relocate(_docx(), "word/", "xl/"),
+        (),
+        "docx",
+        "document",
+        None,
+    ),
+    (
+        "opc-package-that-is-not-office",
+        zip_bytes(
+            [
+                ("[Content_Types].xml", b"<Types/>"),
+                (
+                    "_rels/.rels",
+                    b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+                    b'relationships"><Relationship Id="R1" Type="http://schemas.microsoft.com/'
+                    b'packaging/2010/07/manifest" Target="/x.nuspec"/></Relationships>',
+                ),
+                ("lib/list.csv", csv_bytes(ROWS)),
+            ]
+        ),
+        (),
+        "zip",
+        "zip",
+        None,
+    ),
+    (
+        "xlsx-without-main-part",
+        packagecraft.retarget(XLSX, "_rels/.rels", "xl/workbook.xml", "xl/gone.xml"),
+        (),
+        "xlsx",
+        "workbook",
+        "corrupt",
+    ),
     ("zip", zip_bytes([("a.csv", csv_bytes(ROWS))]), ("csv",), "zip", "zip", None),
     ("self-extracting-zip", _sfx(), (), "zip", "zip", None),
     ("gzip", gzip.compress(csv_bytes(ROWS)), (), "gzip", "stream", None),

@@ -70,6 +70,13 @@ def test_workbooks(harness: Harness, case: Case) -> None:
 
 
 @FUZZ
+@given(case=fuzzing.cases("document"))
+def test_documents(harness: Harness, case: Case) -> None:
+    outcome = harness.run(case.data, fuzzing.file_job(case.seed), "document")
+    check(harness, outcome, case)
+
+
+@FUZZ
 @given(case=fuzzing.cases("delimited"))
 def test_delimited_text(harness: Harness, case: Case) -> None:
     outcome = harness.run(case.data, fuzzing.table_job(delimited=True), "delimited")

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import base64
+import binascii
+import quopri
 import random
 from email.message import EmailMessage
 
 import pytest
 
-from dlp_proxy.inspect import inspect_message, mime
+from dlp_proxy.actions import mimetree, rewrite
+from dlp_proxy.actions.encrypt import encrypt_attachments
+from dlp_proxy.inspect import filetype, inspect_message, mime
 from tests.builders import csv_bytes, customers, message, raw_message, xlsx_bytes, zip_bytes
 
 CIRCLED_ONE = b"\x1b$B\x2d\x21\x1b(B"  # ① as Windows writes it in ISO-2022-JP
@@ -314,3 +318,382 @@ def test_mutated_messages_never_raise() -> None:
         mutated = b"\n".join(lines)[: rng.randrange(len(raw) // 2, len(raw) + 1)]
         inspection = inspect_message(mutated)
         assert all(isinstance(a.path, str) and a.path for a in inspection.attachments)
+
+
+# -- ambiguous structure: every reading walked, none chosen ---------------------------------
+
+LIST = csv_bytes(customers(30))
+LIST_B64 = base64.encodebytes(LIST).replace(b"\n", b"\r\n")
+NOTE = b"Hello, see you on Monday.\r\n"
+
+
+def mixed(*parts: bytes, head: bytes = b'Content-Type: multipart/mixed; boundary="B"') -> bytes:
+    body = b"".join(b"--B\r\n" + part + b"\r\n" for part in parts) + b"--B--\r\n"
+    return raw_message(head, body)
+
+
+def part(fields: bytes, body: bytes) -> bytes:
+    return fields + b"\r\n\r\n" + body
+
+
+def inner_message(*parts: bytes) -> bytes:
+    body = b"".join(b"--J\r\n" + p + b"\r\n" for p in parts) + b"--J--\r\n"
+    return raw_message(b'Content-Type: multipart/mixed; boundary="J"', body)
+
+
+CSV_B64_PART = part(
+    b'Content-Type: text/csv; name="list.csv"\r\nContent-Transfer-Encoding: base64', LIST_B64
+)
+
+# name: (ambiguous message, its unambiguous twin, words the detail must hold). Each ambiguous
+# message hides the list from the reading the email package takes; the twin holds a note.
+AMBIGUOUS = {
+    "two-content-types": (
+        mixed(
+            part(
+                b'Content-Type: text/plain\r\nContent-Type: multipart/mixed; boundary="I"',
+                b"--I\r\n" + CSV_B64_PART + b"\r\n--I--",
+            )
+        ),
+        mixed(part(b"Content-Type: text/plain", NOTE)),
+        "2 Content-Type fields",
+    ),
+    "two-transfer-encodings": (
+        mixed(
+            part(
+                b"Content-Type: text/plain\r\nContent-Transfer-Encoding: 7bit\r\n"
+                b"Content-Transfer-Encoding: base64",
+                LIST_B64,
+            )
+        ),
+        mixed(part(b"Content-Type: text/plain\r\nContent-Transfer-Encoding: 7bit", NOTE)),
+        "2 Content-Transfer-Encoding fields",
+    ),
+    "two-different-dispositions": (
+        mixed(
+            part(
+                b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+                b"Content-Disposition: attachment; filename=note.txt\r\n"
+                b"Content-Disposition: attachment; filename=list.csv",
+                LIST_B64,
+            )
+        ),
+        mixed(
+            part(
+                b"Content-Type: text/plain\r\n"
+                b"Content-Disposition: attachment; filename=note.txt\r\n"
+                b"Content-Disposition: attachment;  filename=note.txt",
+                NOTE,
+            )
+        ),
+        "2 different Content-Disposition fields",
+    ),
+    "boundary-twice": (
+        mixed(CSV_B64_PART, head=b'Content-Type: multipart/mixed; boundary="A"; boundary="B"'),
+        mixed(part(b"Content-Type: text/plain", NOTE)),
+        "boundary parameter of Content-Type given more than once",
+    ),
+    "boundary-twice-rfc2231": (
+        mixed(
+            CSV_B64_PART,
+            head=b"Content-Type: multipart/mixed; boundary*=us-ascii''A; boundary=\"B\"",
+        ),
+        mixed(
+            part(b"Content-Type: text/plain", NOTE),
+            head=b'Content-Type: multipart/mixed; boundary*0="B"',
+        ),
+        "boundary parameter of Content-Type given more than once",
+    ),
+    "boundary-segment-twice": (
+        mixed(
+            CSV_B64_PART,
+            head=b'Content-Type: multipart/mixed; boundary*0="B"; boundary*0="A"',
+        ),
+        mixed(
+            part(b"Content-Type: text/plain", NOTE),
+            head=b'Content-Type: multipart/mixed; boundary*0="B"; boundary*1=""',
+        ),
+        "boundary parameter of Content-Type given more than once",
+    ),
+    "boundary-of-the-enclosing-multipart": (
+        mixed(part(b'Content-Type: multipart/mixed; boundary="B"', b"--B\r\n" + CSV_B64_PART)),
+        mixed(
+            part(
+                b'Content-Type: multipart/mixed; boundary="C"',
+                b"--C\r\n" + part(b"Content-Type: text/plain", NOTE) + b"\r\n--C--",
+            )
+        ),
+        "boundary of Content-Type reused from an enclosing multipart",
+    ),
+    "base64-that-is-not": (
+        mixed(part(b"Content-Type: text/csv\r\nContent-Transfer-Encoding: base64", LIST)),
+        mixed(
+            part(
+                b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64",
+                base64.encodebytes(NOTE),
+            )
+        ),
+        "declared base64, but",
+    ),
+    "unknown-transfer-encoding": (
+        mixed(part(b"Content-Type: text/csv\r\nContent-Transfer-Encoding: x-gzip64", LIST)),
+        mixed(part(b"Content-Type: text/plain\r\nContent-Transfer-Encoding: 8bit", NOTE)),
+        "Content-Transfer-Encoding x-gzip64 is not a standard encoding",
+    ),
+    "uuencode": (
+        mixed(
+            part(
+                b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-uuencode",
+                b"begin 644 list.csv\r\n"
+                + b"".join(
+                    binascii.b2a_uu(LIST[i : i + 45]).replace(b"\n", b"\r\n")
+                    for i in range(0, len(LIST), 45)
+                )
+                + b"`\r\nend\r\n",
+            )
+        ),
+        mixed(part(b"Content-Type: text/plain", NOTE)),
+        "Content-Transfer-Encoding x-uuencode is not a standard encoding",
+    ),
+    "encoded-multipart": (
+        raw_message(
+            b'Content-Type: multipart/mixed; boundary="I"\r\nContent-Transfer-Encoding: base64',
+            base64.encodebytes(b"--I\r\n" + CSV_B64_PART + b"\r\n--I--\r\n"),
+        ),
+        raw_message(
+            b'Content-Type: multipart/mixed; boundary="I"\r\nContent-Transfer-Encoding: 7bit',
+            b"--I\r\n" + part(b"Content-Type: text/plain", NOTE) + b"\r\n--I--\r\n",
+        ),
+        "multipart with Content-Transfer-Encoding base64 (RFC 2045 6.4",
+    ),
+    "message-partial": (
+        mixed(
+            part(
+                b'Content-Type: message/partial; id="x@corp.example"; number=1; total=2',
+                inner_message(CSV_B64_PART)[:-400],
+            )
+        ),
+        mixed(part(b"Content-Type: message/rfc822", inner_message(part(b"", NOTE)))),
+        "message/partial (fragment 1 of 2)",
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", AMBIGUOUS.values(), ids=list(AMBIGUOUS))
+def test_ambiguous_structure_is_unscannable_and_every_reading_is_read(
+    shape: tuple[bytes, bytes, str],
+) -> None:
+    ambiguous, twin, detail = shape
+    found = inspect_message(ambiguous).attachments
+    flagged = [a for a in found if a.unscannable == "ambiguous"]
+    assert flagged, found
+    assert all(detail in (a.detail or "") for a in flagged), flagged
+    if "partial" not in detail:  # a fragment carries only part of the list
+        assert sum(a.personal_rows for a in found) >= 29, found
+    assert [a for a in inspect_message(twin).attachments if a.unscannable] == []
+
+
+def test_a_multipart_ambiguity_is_listed_as_a_record_of_its_own() -> None:
+    top = mixed(CSV_B64_PART, head=b'Content-Type: multipart/mixed; boundary="A"; boundary="B"')
+    record, listed = inspect_message(top).attachments
+    assert (record.path, record.type, record.section, record.status) == (
+        "message",
+        "multipart",
+        None,
+        "unscannable",
+    )
+    assert (listed.path, listed.unscannable, listed.personal_rows) == ("list.csv", None, 30)
+    nested = mixed(
+        part(b"Content-Type: text/plain", NOTE),
+        part(
+            b"Content-Type: multipart/alternative; boundary=\"I\"; boundary*=''J",
+            b"--I\r\n" + part(b"Content-Type: text/plain", NOTE) + b"\r\n--I--",
+        ),
+    )
+    [record] = inspect_message(nested).attachments
+    assert (record.path, record.type, record.unscannable) == ("part 2", "multipart", "ambiguous")
+
+
+def test_two_readings_of_a_part_share_its_path_and_section() -> None:
+    raw = mixed(part(b"Content-Type: text/csv\r\nContent-Transfer-Encoding: base64", LIST))
+    decoded, written = inspect_message(raw).attachments
+    assert decoded.path == written.path == "part 1"
+    assert decoded.section == written.section == "1"
+    assert "read as base64; invalid characters in base64" in (decoded.detail or "")
+    assert written.detail and written.detail.endswith("read as written")
+    assert (decoded.personal_rows, written.personal_rows) == (0, 30)
+
+
+def test_slightly_damaged_base64_is_still_corrupt_not_ambiguous() -> None:
+    damaged = LIST_B64.replace(b"\r\n", b"!\r\n", 3)
+    [attachment] = inspect_message(
+        mixed(part(b"Content-Type: text/csv\r\nContent-Transfer-Encoding: base64", damaged))
+    ).attachments
+    assert attachment.unscannable == "corrupt"
+    assert attachment.personal_rows >= 29
+
+
+# -- attached messages with a transfer encoding ---------------------------------------------
+
+FORWARDED = inner_message(part(b"Content-Type: text/plain", NOTE), CSV_B64_PART)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encoded"),
+    [
+        (b"base64", base64.encodebytes(FORWARDED).replace(b"\n", b"\r\n")),
+        (b"quoted-printable", quopri.encodestring(FORWARDED)),
+    ],
+    ids=["base64", "quoted-printable"],
+)
+def test_an_attached_message_with_a_transfer_encoding_is_decoded_and_walked(
+    encoding: bytes, encoded: bytes
+) -> None:
+    raw = mixed(
+        part(b"Content-Type: text/plain", NOTE),
+        part(
+            b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: " + encoding + b"\r\n"
+            b'Content-Disposition: attachment; filename="fwd.eml"',
+            encoded,
+        ),
+    )
+    forwarded, listed = inspect_message(raw).attachments
+    assert (forwarded.path, forwarded.type, forwarded.unscannable) == (
+        "fwd.eml",
+        "eml",
+        "ambiguous",
+    )
+    assert "message/rfc822 with Content-Transfer-Encoding" in (forwarded.detail or "")
+    assert "RFC 2046 5.2.1" in (forwarded.detail or "")
+    assert (listed.path, listed.personal_rows, listed.section) == ("fwd.eml/list.csv", 30, "2.2")
+    # Rewriting never touches a section inside it: the structure is refused whole.
+    tree = mimetree.verified(raw)
+    assert not tree.rewritable and "message/rfc822 with Content-Transfer-Encoding" in (
+        tree.problem or ""
+    )
+    with pytest.raises(rewrite.NotRewritable):
+        encrypt_attachments(raw, ["2.2"], "password-1", filenames={})
+
+
+# -- delivery reports: header fields read as text -------------------------------------------
+
+REPORT_TEXT = part(
+    b"Content-Type: text/plain; charset=us-ascii", b"Your message was not delivered."
+)
+DELIVERY_STATUS = part(
+    b"Content-Type: message/delivery-status",
+    b"Reporting-MTA: dns; mta.corp.example\r\nArrival-Date: Mon, 1 Apr 2024 09:00:00 +0900\r\n"
+    b"\r\nFinal-Recipient: rfc822; nobody@corp.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    b"Diagnostic-Code: smtp; 550 5.1.1 <nobody@corp.example>: Recipient address rejected",
+)
+RETURNED_HEADERS = (
+    b"Return-Path: <sales@corp.example>\r\nFrom: sales@corp.example\r\n"
+    b"To: nobody@corp.example\r\nSubject: list\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="J"\r\n'
+)
+
+
+def report(*parts: bytes, kind: bytes = b"delivery-status") -> bytes:
+    head = b"Content-Type: multipart/report; report-type=" + kind + b'; boundary="B"'
+    return mixed(*parts, head=head)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        report(
+            REPORT_TEXT,
+            DELIVERY_STATUS,
+            part(b"Content-Type: text/rfc822-headers", RETURNED_HEADERS),
+        ),
+        report(
+            REPORT_TEXT,
+            part(
+                b"Content-Type: message/global-delivery-status",
+                b"Reporting-MTA: dns; mta.corp.example\r\n\r\nFinal-Recipient: utf-8; "
+                + "山田@corp.example".encode()
+                + b"\r\nAction: failed\r\nStatus: 5.1.1",
+            ),
+            part(b"Content-Type: message/global-headers", RETURNED_HEADERS),
+        ),
+        report(
+            REPORT_TEXT,
+            part(
+                b"Content-Type: message/disposition-notification",
+                b"Reporting-UA: mua.corp.example\r\nFinal-Recipient: rfc822; a@corp.example\r\n"
+                b"Disposition: manual-action/MDN-sent-manually; displayed",
+            ),
+            kind=b"disposition-notification",
+        ),
+    ],
+    ids=["rfc3464-headers-returned", "rfc6533-global", "rfc8098-mdn"],
+)
+def test_delivery_reports_are_header_fields_read_as_text(raw: bytes) -> None:
+    assert inspect_message(raw).attachments == ()
+
+
+def test_a_delivery_report_returning_the_message_inspects_its_attachments() -> None:
+    returned = inner_message(part(b"Content-Type: text/plain", NOTE), CSV_B64_PART)
+    raw = report(REPORT_TEXT, DELIVERY_STATUS, part(b"Content-Type: message/rfc822", returned))
+    forwarded, listed = inspect_message(raw).attachments
+    assert (forwarded.path, forwarded.unscannable) == ("part 3", None)
+    assert (listed.path, listed.personal_rows) == ("part 3/list.csv", 30)
+
+
+def test_returned_headers_with_a_body_are_walked_as_a_message() -> None:
+    body = RETURNED_HEADERS + b"\r\n--J\r\n" + CSV_B64_PART + b"\r\n--J--\r\n"
+    raw = report(REPORT_TEXT, DELIVERY_STATUS, part(b"Content-Type: text/rfc822-headers", body))
+    listed = inspect_message(raw).attachments
+    assert [(a.path, a.personal_rows) for a in listed] == [
+        ("part 3", 0),
+        ("part 3/list.csv", 30),
+    ]
+
+
+def test_a_header_block_type_holding_a_mime_body_is_ambiguous_and_walked() -> None:
+    raw = report(REPORT_TEXT, part(b"Content-Type: message/global-delivery-status", FORWARDED))
+    record, *inside = inspect_message(raw).attachments
+    assert (record.path, record.type, record.unscannable) == ("part 2", "eml", "ambiguous")
+    assert "holds a MIME body" in (record.detail or "")
+    assert sum(a.personal_rows for a in inside) == 30
+
+
+def test_attached_messages_count_towards_the_nesting_bound() -> None:
+    inner = raw_message(b"Content-Type: text/csv", LIST)
+    for level in range(200):
+        inner = (
+            mixed(part(b"Content-Type: message/rfc822", inner))
+            .replace(b'"B"', b'"B%d"' % level)
+            .replace(b"--B", b"--B%d" % level)
+        )
+    parts = list(mime.walk(inner))
+    assert parts[-1].damage is not None and parts[-1].damage.reason == "limit"
+    assert max(p.depth for p in parts) <= mime.MAX_MIME_DEPTH // 2
+
+
+def test_a_parameter_bomb_is_a_limit_not_hours_of_parsing() -> None:
+    """The email package's parameter parser is quadratic in semicolons: a Content-Type of
+    80,000 parameters (240 KB) takes it seconds, a few megabytes of them hours."""
+    bomb = b"; a" * 80_000
+    raw = raw_message(b'Content-Type: multipart/mixed; boundary="B"' + bomb, b"--B--\r\n")
+    [attachment] = inspect_message(raw).attachments
+    assert (attachment.path, attachment.unscannable) == ("message", "limit")
+    assert attachment.detail == (
+        "80,001 parameters in 1 Content-Type and Content-Disposition field(s): too many to parse"
+    )
+    assert "too many to parse" in (mimetree.parse(raw).problem or "")
+    # Long names with RFC 2231 continuations, in many parts, are far from the bound.
+    name = "".join(f";\r\n filename*{i}*=%E9%A1%A7%E5%AE%A2%E3%83%AA" for i in range(40))
+    parts = [
+        part(b"Content-Type: text/plain\r\nContent-Disposition: attachment" + name.encode(), NOTE)
+    ]
+    assert mime.oversized_fields(mixed(*(parts * 300))) is None
+
+
+def test_huge_header_blocks_are_read_as_any_text() -> None:
+    """Checked line by line only up to a megabyte; past that, text like any other."""
+    fields = b"X-Field: value\r\n" * 100_000
+    assert filetype.header_fields_only(fields[:100_000])
+    assert not filetype.header_fields_only(fields)
+    raw = report(REPORT_TEXT, part(b"Content-Type: text/rfc822-headers", fields))
+    assert inspect_message(raw).attachments == ()

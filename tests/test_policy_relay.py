@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import shutil
 import signal
 from pathlib import Path
 
@@ -10,9 +12,44 @@ import aiosmtplib
 import pytest
 
 from dlp_proxy.errors import StartupError
+from tests.builders import csv_bytes, customers
 from tests.conftest import ProxyFactory, Sink, via_proxy
+from tests.test_mime import (
+    AMBIGUOUS,
+    DELIVERY_STATUS,
+    FORWARDED,
+    NOTE,
+    REPORT_TEXT,
+    RETURNED_HEADERS,
+    inner_message,
+    mixed,
+    part,
+    report,
+)
+from tests.test_recipients import HEADER_BOMBS, bomb_message
 from tests.test_relay import message, send
 from tests.test_service import serve
+
+POLICIES = Path(__file__).resolve().parents[1] / "policies"
+CSV_TEXT = csv_bytes(customers(5)).decode()
+
+
+def _folded(raw: bytes) -> bytes:
+    """The message with header lines over 900 bytes folded (the sink refuses lines over
+    1,000): at a space, else anywhere (the only such runs here are nested parentheses,
+    where folding white space is allowed)."""
+    head, blank, body = raw.partition(b"\r\n\r\n")
+    lines = []
+    for whole in head.split(b"\r\n"):
+        rest = whole
+        while len(rest) > 900:
+            cut = rest.rfind(b" ", 1, 900)
+            cut = cut if cut > 0 else 900
+            lines.append(rest[:cut])
+            rest = rest[cut:] if rest[cut:].startswith(b" ") else b" " + rest[cut:]
+        lines.append(rest)
+    return b"\r\n".join(lines) + blank + body
+
 
 REASON = "reason: {ja: 社外への一斉送信, en: Too many visible external addresses}"
 
@@ -193,3 +230,112 @@ async def test_sighup_reloads_a_running_server(tmp_path: Path, sink: Sink) -> No
         assert loaded["cause"] in {"SIGHUP", "file change"}
         child.process.send_signal(signal.SIGTERM)
         assert await child.exit_status() == 0
+
+
+# -- the shipped policy against shapes that used to slip through or fail ------------------
+
+SENDER = "sales@corp.example"
+OUTSIDE = "customer@outside.example"
+
+
+@pytest.fixture
+def shipped(tmp_path: Path) -> Path:
+    directory = tmp_path / "shipped"
+    directory.mkdir()
+    shutil.copy(POLICIES / "default.yaml", directory)
+    (directory / "local.yaml").write_text("internal_domains: [corp.example]\n")
+    return directory
+
+
+async def replies_to(
+    address: tuple[str, int], messages: dict[str, bytes], *, rcpts: tuple[str, ...] = (OUTSIDE,)
+) -> dict[str, str]:
+    """Each message's reply: held, queued or blocked (any other reply as it came)."""
+    out = {}
+    for name, raw in messages.items():
+        try:
+            _, reply = await send(address, raw, sender=SENDER, rcpts=rcpts)
+        except aiosmtplib.SMTPResponseException as exc:
+            reply = f"{exc.code} {exc.message}"
+        out[name] = next((word for word in ("held", "queued", "Blocked") if word in reply), reply)
+    return out
+
+
+async def test_ambiguous_structure_is_held_and_its_unambiguous_twin_passes(
+    start_proxy: ProxyFactory, sink: Sink, shipped: Path
+) -> None:
+    proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=shipped)
+    ambiguous = {name: shape[0] for name, shape in AMBIGUOUS.items()}
+    twins = {name: shape[1] for name, shape in AMBIGUOUS.items()}
+    assert await replies_to(proxy.address, ambiguous) == dict.fromkeys(ambiguous, "held")
+    assert await replies_to(proxy.address, twins) == dict.fromkeys(twins, "queued")
+    assert len(sink.messages) == len(twins)
+
+
+async def test_a_list_forwarded_base64_is_found(
+    start_proxy: ProxyFactory, sink: Sink, shipped: Path
+) -> None:
+    """Blocked, not only held as ambiguous: the 1,200 rows inside were counted."""
+    proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=shipped)
+    listed = base64.encodebytes(csv_bytes(customers(1200))).replace(b"\n", b"\r\n")
+    forwarded = inner_message(
+        part(b"Content-Type: text/plain", NOTE),
+        part(
+            b'Content-Type: text/csv; name="list.csv"\r\nContent-Transfer-Encoding: base64', listed
+        ),
+    )
+    raw = mixed(
+        part(
+            b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64",
+            base64.encodebytes(forwarded).replace(b"\n", b"\r\n"),
+        )
+    )
+    assert await replies_to(proxy.address, {"fwd": raw}) == {"fwd": "Blocked"}
+    assert [m.rcpt_tos for m in sink.messages] == [[SENDER]]  # the blocked notice only
+
+
+async def test_header_bombs_get_a_definite_answer(
+    start_proxy: ProxyFactory, sink: Sink, shipped: Path
+) -> None:
+    """Thousands of groups, comments or encoded words: a decision, never a 451."""
+    proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=shipped)
+    bombs = {}
+    for name, (header, filename) in HEADER_BOMBS.items():
+        for with_list in (True, False):
+            raw = bomb_message(header, with_list=with_list, filename=filename)
+            bombs[f"{name}/{'list' if with_list else 'note'}"] = _folded(raw)
+    expected = {name: "held" if name.endswith("/list") else "queued" for name in bombs}
+    assert await replies_to(proxy.address, bombs, rcpts=("x@out.example",)) == expected
+
+
+async def test_routed_recipients_are_external(
+    start_proxy: ProxyFactory, sink: Sink, shipped: Path
+) -> None:
+    proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=shipped)
+    with_list = message(extra="MIME-Version: 1.0\r\n", body="see below\r\n" + CSV_TEXT)
+    replies = {}
+    for rcpt in (
+        "x%ext.example@corp.example",
+        "ext.example!x@corp.example",
+        "colleague@corp.example",
+    ):
+        replies[rcpt] = (await replies_to(proxy.address, {"m": with_list}, rcpts=(rcpt,)))["m"]
+    assert replies == {
+        "x%ext.example@corp.example": "held",
+        "ext.example!x@corp.example": "held",
+        "colleague@corp.example": "queued",
+    }
+
+
+async def test_delivery_reports_pass_and_a_returned_list_is_held(
+    start_proxy: ProxyFactory, sink: Sink, shipped: Path
+) -> None:
+    proxy = await start_proxy(next_hop=via_proxy(sink), policy_dir=shipped)
+    headers_only = report(
+        REPORT_TEXT, DELIVERY_STATUS, part(b"Content-Type: text/rfc822-headers", RETURNED_HEADERS)
+    )
+    returned = report(
+        REPORT_TEXT, DELIVERY_STATUS, part(b"Content-Type: message/rfc822", FORWARDED)
+    )
+    replies = await replies_to(proxy.address, {"headers": headers_only, "returned": returned})
+    assert replies == {"headers": "queued", "returned": "held"}

@@ -45,7 +45,15 @@ CLIENT_HELO = "pc-042.branch.example.jp"
 class ProxyProcess:
     """`python -m dlp_proxy serve` as a real child process, stopped and started on one port."""
 
-    def __init__(self, *, port: int, next_hop: int, policy_dir: Path, data_dir: Path) -> None:
+    def __init__(
+        self,
+        *,
+        port: int,
+        next_hop: int,
+        policy_dir: Path,
+        data_dir: Path,
+        flags: Sequence[str] = (),
+    ) -> None:
         self.port = port
         self.args = [
             "--listen",
@@ -62,6 +70,7 @@ class ProxyProcess:
             "1",
             "--web-listen",
             "127.0.0.1:0",
+            *flags,
         ]
         self.runs: list[ServeProcess] = []
 
@@ -180,19 +189,33 @@ def policy_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def mail_chain(tmp_path: Path, sink: Sink, policy_dir: Path) -> AsyncIterator[ChainFactory]:
-    """Start the whole chain; ``reinjection_overrides`` adds -o options to the reinjection."""
+    """Start the whole chain; ``reinjection_overrides`` adds -o options to the reinjection,
+    ``main_overrides`` lines to main.cf, ``proxy_flags`` flags to dlp-proxy; ``relay_to``
+    replaces the sink as the final hop (another Postfix, say)."""
     started: list[tuple[Postfix, ProxyProcess]] = []
 
-    async def factory(*, reinjection_overrides: Sequence[str] = ()) -> Chain:
+    async def factory(
+        *,
+        reinjection_overrides: Sequence[str] = (),
+        main_overrides: Sequence[str] = (),
+        proxy_flags: Sequence[str] = (),
+        relay_to: int | None = None,
+    ) -> Chain:
         submission, proxy_port, reinjection = free_ports(3)
-        ports = Ports(submission, proxy_port, reinjection, sink=sink.port)
+        ports = Ports(submission, proxy_port, reinjection, sink=relay_to or sink.port)
         proxy = ProxyProcess(
             port=ports.filter,
             next_hop=ports.reinjection,
             policy_dir=policy_dir,
             data_dir=tmp_path / "var",
+            flags=proxy_flags,
         )
-        postfix = Postfix(ports, domain=INTERNAL, reinjection_overrides=reinjection_overrides)
+        postfix = Postfix(
+            ports,
+            domain=INTERNAL,
+            reinjection_overrides=reinjection_overrides,
+            main_overrides=main_overrides,
+        )
         started.append((postfix, proxy))
         await asyncio.gather(proxy.start(), postfix.start())
         return Chain(postfix, proxy, sink)
@@ -227,13 +250,14 @@ def message(
     return fields.encode() + head + b"\r\n" + body
 
 
-def with_customer_list(rows: int) -> bytes:
-    """A message from the sender to the customer with an xlsx of ``rows`` synthetic customers."""
+def with_customer_list(rows: int, *, to: str = CUSTOMER) -> bytes:
+    """A message from the sender to ``to`` with an xlsx of ``rows`` synthetic customers."""
     built = builders.message(
         body="資料をお送りします。\n",
         attachments=[(xlsx_bytes(customers(rows)), XLSX, "顧客リスト.xlsx")],
     )
     built.replace_header("From", SENDER)
+    built.replace_header("To", to)
     built["Date"] = formatdate()
     built["Message-ID"] = make_msgid(domain=INTERNAL)
     return built.as_bytes(policy=SMTP)
@@ -443,3 +467,110 @@ async def test_delivery_status_requests_pass_the_proxy(chain: Chain) -> None:
     # for no notices at all (NOTIFY=NEVER) is lost there.
     log = chain.postfix.log()
     assert f"{queue_id}: sender delivery status notification" not in log, log
+
+
+# Addresses that look internal but that Postfix, delivering for the internal domain, sends on
+# to ext.example: allow_percent_hack, swap_bangpath, resolve_dequoted_address (all default yes).
+ROUTED = {
+    f"x%ext.example@{INTERNAL}": "x@ext.example",
+    f"ext.example!y@{INTERNAL}": "y@ext.example",
+    f'"z@ext.example"@{INTERNAL}': "z@ext.example",
+}
+HOSTS_INTERNAL = [f"mydestination = {INTERNAL}"]
+
+
+async def test_routed_addresses_leave_through_postfix_and_the_proxy_holds_what_they_carry(
+    mail_chain: ChainFactory,
+) -> None:
+    """The filter hop hands the proxy each address as written; the reinjecting Postfix, which
+    delivers for the internal domain, resolves it to ext.example. The proxy must count it as
+    external: a customer list is held, not passed as internal mail."""
+    chain = await mail_chain(main_overrides=HOSTS_INTERNAL)
+    for routed in ROUTED:
+        await chain.send(message(to=(routed,)), rcpts=(routed,))
+    delivered = await chain.wait_for_sink(len(ROUTED))
+    await chain.postfix.wait_for_empty_queue()
+    assert sorted(r for m in delivered for r in m.rcpt_tos) == sorted(ROUTED.values())
+    log = chain.postfix.log()
+    for routed, reached in ROUTED.items():
+        assert f"to=<{routed}>, relay=127.0.0.1[127.0.0.1]:{chain.proxy.port}" in log
+        assert f"to=<{reached}>, orig_to=<{routed}>, relay=127.0.0.1" in log
+
+    for routed in ROUTED:
+        await chain.send(with_customer_list(5, to=routed), rcpts=(routed,))
+    logged = await chain.wait_for_proxy(2 * len(ROUTED))
+    assert [line["decision"] for line in logged] == ["pass"] * 3 + ["hold"] * 3, logged
+    assert all(line["reply"] == "250" for line in logged)
+    assert all(line["rules"] == ["personal-data-to-external"] for line in logged[3:])
+    await chain.postfix.wait_for_empty_queue()
+    assert len(chain.sink.messages) == len(ROUTED)
+
+
+async def test_routed_addresses_refused_by_the_proxy_bounce_with_553(
+    mail_chain: ChainFactory,
+) -> None:
+    chain = await mail_chain(proxy_flags=["--refuse-routed-recipients"])
+    routed = next(iter(ROUTED))
+    await chain.send(message(to=(routed,)), rcpts=(routed,))
+
+    (dsn,) = await chain.wait_for_sink(1)
+    await chain.postfix.wait_for_empty_queue()
+    assert dsn.rcpt_tos == [SENDER] and dsn.mail_from == NULL_SENDER
+    assert diagnostic_codes(dsn.content) == [f"smtp; {replies.ROUTED_RECIPIENT}"]
+    assert chain.proxy.messages() == []  # refused at RCPT: no message to inspect
+    assert "(in reply to RCPT TO command)" in chain.postfix.log()
+
+
+async def test_postfix_delivery_reports_pass_the_proxy_and_a_returned_list_is_held(
+    mail_chain: ChainFactory,
+) -> None:
+    """Real reports: Postfix bounces two messages whose recipient the reinjection refuses, one
+    with RET=HDRS (text/rfc822-headers), one with RET=FULL (the message and its customer list
+    as message/rfc822). Sent on to an outside address through the proxy, the first passes
+    (it used to be called corrupt and held); the second is held for the list it returns."""
+    nobody = f"nobody@{INTERNAL}"
+    chain = await mail_chain(
+        reinjection_overrides=[
+            "{ smtpd_recipient_restrictions = check_recipient_access "
+            f"inline:{{ {{ {nobody} = 550 5.1.1 <{nobody}>: Recipient unknown }} }}, "
+            "permit_mynetworks, reject }"
+        ]
+    )
+    # A multipart message: its returned header fields hold a Content-Type with a boundary and
+    # no body, which made the report's text/rfc822-headers part a corrupt multipart.
+    note = builders.message(attachments=[(b"See you on Monday.", "text/plain", "note.txt")])
+    note.replace_header("From", SENDER)
+    note.replace_header("To", nobody)
+    await chain.send(note.as_bytes(policy=SMTP), rcpts=(nobody,), mail_options=("RET=HDRS",))
+    await chain.send(with_customer_list(5, to=nobody), rcpts=(nobody,), mail_options=("RET=FULL",))
+    reports = await chain.wait_for_sink(2)
+    await chain.postfix.wait_for_empty_queue()
+    kinds = {}
+    for dsn in reports:
+        parsed = message_from_bytes(dsn.content)
+        assert parsed.get_content_type() == "multipart/report"
+        returned = [p.get_content_type() for p in parsed.walk()][-1]
+        kinds["list" if b"xlsx" in dsn.content else "headers"] = (returned, dsn.content)
+    assert kinds["headers"][0] == "text/rfc822-headers"
+    assert "message/rfc822" in [
+        p.get_content_type() for p in message_from_bytes(kinds["list"][1]).walk()
+    ]
+
+    replies = {}
+    for name, (_, content) in sorted(kinds.items()):
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=chain.proxy.port, timeout=30)
+        await client.connect()
+        try:
+            _, reply = await client.sendmail("", [CUSTOMER], content)
+        finally:
+            client.close()
+        replies[name] = reply.split(":")[1].split(" as ")[0].strip()
+    assert replies == {"headers": "queued", "list": "held for approval"}
+    logged = chain.proxy.messages()
+    assert [(line["decision"], line["rules"]) for line in logged] == [
+        ("pass", []),
+        ("hold", ["personal-data-to-external"]),
+    ]
+    passed = (await chain.wait_for_sink(3))[-1]
+    await chain.postfix.wait_for_empty_queue()
+    assert passed.rcpt_tos == [CUSTOMER] and passed.content.endswith(kinds["headers"][1])

@@ -540,3 +540,72 @@ def test_wire_form_is_what_aiosmtplib_sends() -> None:
     cases += [b"\r\n".join(rng.choice([b"", b".", b"..", b"x", b".y"]) for _ in range(9))] * 50
     for raw in cases:
         assert relay.on_the_wire(raw) == aiosmtplib_wire(raw), raw
+
+
+async def test_a_source_route_is_dropped_and_its_mailbox_forwarded(
+    start_proxy: ProxyFactory, sink: Sink
+) -> None:
+    """aiosmtpd keeps only the mailbox of <@a,@b:user@c>; that is what the next hop gets, and
+    what the policy counts (user@c)."""
+    proxy = await start_proxy(next_hop=via_proxy(sink))
+    client = await connect(proxy.address)
+    await client.execute_command(b"MAIL", b"FROM:<s@example.jp>")
+    reply = await client.execute_command(b"RCPT", b"TO:<@relay.example,@hop.example:u@example.com>")
+    assert reply.code == 250
+    await client.data(message())
+    client.close()
+    assert sink.messages[0].rcpt_tos == ["u@example.com"]
+
+
+ROUTED = (
+    "user%ext.example@example.jp",
+    "ext.example!user@example.jp",
+    '"user@ext.example"@example.jp',
+    "@relay.example:user@example.jp",
+)
+
+
+@pytest.mark.parametrize("address", ROUTED)
+async def test_routed_recipients_are_refused_when_the_setting_asks(
+    start_proxy: ProxyFactory, sink: Sink, address: str
+) -> None:
+    proxy = await start_proxy(next_hop=via_proxy(sink), refuse_routed_recipients=True)
+    client = await connect(proxy.address)
+    await client.execute_command(b"MAIL", b"FROM:<s@example.jp>")
+    refused = await client.execute_command(b"RCPT", f"TO:<{address}>".encode())
+    assert refused.code == 553
+    assert refused.message.startswith("5.1.3 Routed addresses are refused")
+    assert (await client.execute_command(b"RCPT", b"TO:<plain@example.jp>")).code == 250
+    await client.data(message())
+    client.close()
+    assert [m.rcpt_tos for m in sink.messages] == [["plain@example.jp"]]
+
+
+@pytest.mark.parametrize("address", ROUTED[:3])
+async def test_routed_recipients_pass_as_written_by_default(
+    start_proxy: ProxyFactory, sink: Sink, address: str
+) -> None:
+    proxy = await start_proxy(next_hop=via_proxy(sink))
+    errors, _ = await send(proxy.address, message(), rcpts=(address,))
+    assert errors == {}
+    assert sink.messages[0].rcpt_tos == [address]
+
+
+async def test_nested_comments_in_a_path_get_a_definite_answer(
+    start_proxy: ProxyFactory, sink: Sink
+) -> None:
+    """aiosmtpd's path parser recurses once per nested comment, but a command is cut at 512
+    bytes, long before that could run out of stack: refused whole, or read."""
+    proxy = await start_proxy(next_hop=via_proxy(sink))
+    client = await connect(proxy.address)
+    deep = b"(" * 3000 + b"c" + b")" * 3000
+    refused = await client.execute_command(b"MAIL", b"FROM:<" + deep + b"s@example.jp>")
+    assert (refused.code, refused.message) == (500, "5.5.2 Command line too long")
+    nested = b"(" * 200 + b"c" + b")" * 200
+    assert (
+        await client.execute_command(b"MAIL", b"FROM:<" + nested + b"s@example.jp>")
+    ).code == 250
+    assert (await client.execute_command(b"RCPT", b"TO:<" + nested + b"r@example.com>")).code == 250
+    await client.data(message())
+    client.close()
+    assert sink.messages[0].rcpt_tos == ["r@example.com"]

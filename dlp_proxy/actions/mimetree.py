@@ -11,11 +11,14 @@ from email.message import Message
 from email.policy import compat32
 from typing import Literal
 
-from dlp_proxy.inspect.mime import MAX_MIME_DEPTH, decode_base64
+from dlp_proxy.inspect.mime import HEADER_BLOCKS, MAX_MIME_DEPTH, decode_base64, oversized_fields
 
 Kind = Literal["leaf", "multipart", "message", "opaque"]
 
 ATTACHED_MESSAGES = frozenset({"message/rfc822", "message/global"})
+# Read by inspection as one leaf each (header fields, a fragment, a reference), never as a
+# message; not rewritten. Any other message/* type is an attached message to both.
+OPAQUE = HEADER_BLOCKS | {"message/partial", "message/external-body"}
 # RFC 2045 6.4: a multipart or message/rfc822 entity may not be transfer-encoded.
 _IDENTITY_ENCODINGS = frozenset({"", "7bit", "8bit", "binary"})
 # Lines end as the email package ends them: CRLF, bare LF or bare CR.
@@ -123,6 +126,9 @@ def _find(entity: Entity, section: str, above: tuple[Entity, ...]) -> tuple[Enti
 def parse(raw: bytes) -> Tree:
     """Split ``raw`` into entities; never raises: trouble makes a tree with a ``problem``."""
     eol = message_eol(raw)
+    oversized = oversized_fields(raw)
+    if oversized is not None:
+        return Tree(None, oversized, eol)
     try:
         root = _Parser(raw).entity(
             0, len(raw), len(raw), section="", depth=0, digest=False, message=True, boundaries=()
@@ -275,12 +281,9 @@ class _Parser:
         header_end, body_start = min(block.end, end), min(block.body_start, end)
         label = section or "1"
         shape = (start, header_end, body_start, end, message, block)
-        if content_type == "message/delivery-status":
+        if content_type in OPAQUE:
             return Entity(label, "opaque", content_type, *shape)
         if headers.get_content_maintype() == "message":
-            if content_type not in ATTACHED_MESSAGES:
-                # inspect/mime.py does not look inside these either
-                return Entity(label, "opaque", content_type, *shape)
             _check_identity_encoding(headers, content_type)
             inner = self.entity(
                 block.body_start,
@@ -342,8 +345,16 @@ class _Parser:
 
 
 def _check_content_type_fields(block: HeaderBlock) -> None:
-    if sum(1 for f in block.fields if (f.name or "").lower() == "content-type") > 1:
-        raise Unsafe("several Content-Type fields in one entity")
+    """Fields mail programs may read differently (inspection calls the part ambiguous)."""
+    for name in ("Content-Type", "Content-Transfer-Encoding"):
+        if sum(1 for f in block.fields if (f.name or "").lower() == name.lower()) > 1:
+            raise Unsafe(f"several {name} fields in one entity")
+    dispositions = {
+        " ".join(str(value).lower().split())
+        for value in block.headers.get_all("content-disposition", [])
+    }
+    if len(dispositions) > 1:
+        raise Unsafe("different Content-Disposition fields in one entity")
 
 
 def _check_identity_encoding(headers: Message, content_type: str) -> None:

@@ -24,7 +24,6 @@ COMMENT_LIMIT = 2000
 # Every masked sample the detector writes hides part of the value behind this character.
 MASK = "*"
 
-_FOLD = re.compile(r"\r?\n(?=[ \t])")
 _MSG_ID = re.compile(r"<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>")
 _JOINERS = frozenset("\u200d\u034f")
 
@@ -73,13 +72,7 @@ def subject_of(message: Message) -> str:
     raw = next((str(v) for k, v in message.raw_items() if k.lower() == "subject"), None)
     if raw is None:
         return ""
-    try:
-        as_bytes = raw.encode("ascii", "surrogateescape").decode("latin-1")
-    except UnicodeEncodeError:
-        text = raw  # a header set by our own code: already decoded text
-    else:
-        text = mime._unstructured(_FOLD.sub("", as_bytes))
-    return truncate(clean(text), SUBJECT_LIMIT)
+    return truncate(clean(mime.header_text(raw)), SUBJECT_LIMIT)
 
 
 def masked_samples(samples: Iterable[str]) -> tuple[str, ...]:
@@ -199,18 +192,24 @@ class AttachmentSummary:
 @dataclass(frozen=True, slots=True)
 class RecipientSummary:
     """Envelope recipients split internal/external; ``external_visible`` counts the external
-    addresses shown in To/Cc (every recipient sees those)."""
+    addresses shown in To/Cc (every recipient sees those). ``domains``: the external domains
+    as the policy counts them (a routed address by where it routes), when ``split`` made it."""
 
     internal: tuple[str, ...] = ()
     external: tuple[str, ...] = ()
     external_visible: int = 0
+    domains: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "internal", tuple(clean(a) for a in self.internal))
         object.__setattr__(self, "external", tuple(clean(a) for a in self.external))
+        if self.domains is not None:
+            object.__setattr__(self, "domains", tuple(clean(d) for d in self.domains))
 
     @property
     def external_domains(self) -> tuple[str, ...]:
+        if self.domains is not None:
+            return self.domains
         return tuple(sorted({domain_of(a) for a in self.external}))
 
     @classmethod
@@ -219,10 +218,12 @@ class RecipientSummary:
     ) -> RecipientSummary:
         rcpts = list(dict.fromkeys(normalise(a) for a in envelope_to))
         shown = {normalise(a) for a in visible}
+        external = tuple(a for a in rcpts if not internal.is_internal(a))
         return cls(
             internal=tuple(a for a in rcpts if internal.is_internal(a)),
-            external=tuple(a for a in rcpts if not internal.is_internal(a)),
+            external=external,
             external_visible=len({a for a in shown if not internal.is_internal(a)}),
+            domains=tuple(sorted({d for a in external for d in internal.reached(a)})),
         )
 
 

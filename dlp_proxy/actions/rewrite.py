@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.headerregistry import HeaderRegistry
 from email.policy import SMTP
-from email.utils import collapse_rfc2231_value, parseaddr
+from email.utils import collapse_rfc2231_value
 from typing import Literal
 
 from dlp_proxy.actions import mimetree
 from dlp_proxy.actions.mimetree import Entity, Field
+from dlp_proxy.inspect.recipients import MAX_EXACT, mailboxes
 
 Signature = Literal["smime", "pgp"]
 
@@ -158,6 +159,9 @@ def set_visible_recipients(raw: bytes, *, keep: Callable[[str], bool]) -> tuple[
     block = mimetree.read_headers(raw)
     if not block.clean:
         raise NotRewritable("header block not ended by a blank line")
+    listed = [f for f in block.fields if (f.name or "").rstrip().lower() in ("to", "cc")]
+    if sum(f.end - f.start for f in listed) > MAX_EXACT:
+        raise NotRewritable("To and Cc too long to rewrite exactly")
     eol = mimetree.message_eol(raw)
     removed: list[str] = []
     edits: list[tuple[int, int, bytes]] = []
@@ -207,18 +211,12 @@ def _keeps(entry: bytes, keep: Callable[[str], bool], removed: list[str]) -> boo
 
 
 def _address(entry: bytes) -> str:
-    """The addr-spec of one mailbox: inside its angle brackets if it has them (display names
-    may hold anything), else the entry without comments; unreadable entries as written."""
-    opened = None
-    for index, char in _scan(entry):
-        if char == b"<":
-            opened = index
-        elif char == b">" and opened is not None:
-            inner = entry[opened + 1 : index].decode("utf-8", "surrogateescape")
-            return "".join(inner.rpartition(":")[2].split())  # drop an obsolete route
-    text = entry.decode("utf-8", "surrogateescape")
-    address = parseaddr(text)[1]
-    return address if "@" in address else " ".join(text.split())
+    """The addr-spec of one mailbox, read as inspection reads To/Cc (a source route kept, so a
+    routed address is never taken for an internal one); unreadable entries as written."""
+    found = mailboxes(entry)
+    if found:
+        return found[0]
+    return " ".join(entry.decode("utf-8", "surrogateescape").split())
 
 
 def _scan(value: bytes) -> Iterator[tuple[int, bytes]]:

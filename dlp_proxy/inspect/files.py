@@ -25,10 +25,13 @@ from dlp_proxy.inspect import (
     cms,
     datauri,
     detect,
+    documents,
     filetype,
     mapi,
     markup,
     mime,
+    oleobjects,
+    ooxml,
     outlook,
     pdf,
     pgp,
@@ -46,12 +49,14 @@ from dlp_proxy.inspect.vocabulary import Vocabulary
 # Excel opens files locked with this password without asking; so do we.
 EXCEL_DEFAULT_PASSWORD = "VelvetSweatshop"
 _PLAIN_CHARSETS = frozenset({"us-ascii", "ascii", "utf-8", "utf8"})
-_EMBEDDING_DIRS = ("word/embeddings/", "ppt/embeddings/", "xl/embeddings/")
 _STREAM_SUFFIXES = {"gzip": (".gz", ".tgz"), "bzip2": (".bz2", ".tbz2"), "xz": (".xz", ".txz")}
 # What each way of reading is worth when a file is read more than one way (an xlsx whose
 # tables were read and whose embedded files were listed is "table").
 _RANK: dict[ReadAs, int] = {"not-applicable": 0, "container": 1, "text": 2, "table": 3}
 NOT_READ = "no reader took it"
+_NO_DAMAGE = Unscannable("ambiguous", "structure recorded without a reason")
+# The most text one document may yield (characters): some 10,000 pages.
+_DOCUMENT_TEXT = 32 << 20
 
 
 def _looks_delimited(data: bytes) -> bool:
@@ -230,7 +235,7 @@ def _message(run: _Run, raw: bytes, *, prefix: str, depth: int, top: bool = Fals
 def _parts(run: _Run, raw: bytes, *, prefix: str, depth: int) -> Iterator[tuple[str | None, int]]:
     """Inspect the parts one by one; after each, yield its section and its first finding."""
     max_depth = run.budget.limits.max_depth
-    parts = mime.walk(raw)
+    parts = mime.walk(raw, max_depth=max(0, max_depth - depth))
     while True:
         try:
             part = next(parts)
@@ -250,8 +255,16 @@ def _parts(run: _Run, raw: bytes, *, prefix: str, depth: int) -> Iterator[tuple[
             run.out.append(_refused(f"{path} and later parts", exc))
             return
         first = len(run.out)
+        if part.structure:
+            # A multipart's own record: an ambiguity in its header fields, no content.
+            kind = part.content_type.partition("/")[0]
+            run.out.append(_refused(path, part.damage or _NO_DAMAGE, kind=kind))
+            yield None, first
+            continue
         if part.message:
             attached = Attachment(path=path, type="eml", size=0, read_as="container")
+            if part.damage is not None:
+                attached = _with_problem(attached, part.damage)
             if level >= max_depth:
                 attached = _with_problem(attached, _too_deep(max_depth))
             run.out.append(attached)
@@ -275,11 +288,14 @@ def _parts(run: _Run, raw: bytes, *, prefix: str, depth: int) -> Iterator[tuple[
         yield part.section, first
 
 
-def _refused(path: str, problem: Unscannable) -> Attachment:
-    return _with_problem(Attachment(path=path, type="unknown", size=0), problem)
+def _refused(path: str, problem: Unscannable, *, kind: str = "unknown") -> Attachment:
+    return _with_problem(Attachment(path=path, type=kind, size=0), problem)
 
 
 def _with_problem(attachment: Attachment, problem: Unscannable) -> Attachment:
+    """``attachment`` unscannable for ``problem``; one already unscannable keeps its reason."""
+    if attachment.unscannable is not None:
+        return dataclasses.replace(attachment, detail=f"{attachment.detail}; {problem.detail}")
     return dataclasses.replace(attachment, unscannable=problem.reason, detail=problem.detail)
 
 
@@ -412,7 +428,35 @@ def _as_utf8(data: bytes, charset: str) -> bytes:
 def _read_workbook(item: Item, data: bytes) -> None:
     if data.startswith(b"PK"):
         archives.check_package(data, item.limits)
-    item.tables(tables.read_workbook(data))
+    item.tables(tables.read_workbook(data, damage=item.damage))
+    _embedded(item, data)
+
+
+def _embedded(item: Item, data: bytes) -> None:
+    """The files embedded in a workbook or document, each inspected like an archive member."""
+    if data.startswith(b"PK"):
+        with archives.open_zip(data) as archive:
+            package = ooxml.Package(archive)
+            if item.found.kind in ("ods", "odt", "odp"):
+                problems: list[Unscannable] = []
+                objects = documents.odf_objects(package, problems)
+                names: set[str] = set()
+            else:
+                names, objects, problems = documents.embedded_parts(package), [], []
+        if names:
+            item.members(archives.zip_members(data, item.budget, only=names.__contains__))
+        _objects(item, objects)
+        for problem in problems:
+            item.damage(problem)
+    elif item.found.kind == "xls":
+        _objects(item, oleobjects.embedded_storages(data, prefix="MBD"))
+
+
+def _objects(item: Item, objects: list[tuple[str, bytes]]) -> None:
+    for name, inner in objects:
+        item.budget.take_member()
+        item.budget.spend(len(inner))
+        item.file(name, inner)
 
 
 def _read_delimited(item: Item, data: bytes) -> None:
@@ -570,8 +614,23 @@ def _read_rtf(item: Item, data: bytes) -> None:
 
 
 def _read_document(item: Item, data: bytes) -> None:
-    item.members(archives.zip_members(data, item.budget, only=_is_embedding))
-    raise Unscannable("unsupported", f"the text of {item.found.kind} documents is not read yet")
+    archives.check_package(data, item.limits)
+    cap = min(item.limits.max_member_bytes, _DOCUMENT_TEXT)
+    if item.found.kind in ("odt", "odp"):
+        content = documents.read_odf(data, cap=cap)
+    else:
+        content = documents.read_ooxml(data, cap=cap)
+    for problem in content.problems:
+        item.damage(problem)
+    if content.text.strip():
+        item.text(content.text)
+    else:
+        item.prose()  # a document with no text at all (its embedded files are listed)
+    _embedded(item, data)
+
+
+def _read_ole_object(item: Item, data: bytes) -> None:
+    _objects(item, oleobjects.contents(data))
 
 
 def _read_zip(item: Item, data: bytes) -> None:
@@ -674,10 +733,6 @@ def _read_media(item: Item, data: bytes) -> None:
     item.not_applicable()
 
 
-def _not_read_yet(item: Item, data: bytes) -> None:
-    raise Unscannable("unsupported", f"{item.found.kind} files are not read yet")
-
-
 READERS: dict[filetype.Family, Reader] = {
     "workbook": _read_workbook,
     "delimited": _read_delimited,
@@ -694,7 +749,7 @@ READERS: dict[filetype.Family, Reader] = {
     "message": _read_message,
     "tnef": _read_tnef,
     "msg": _read_msg,
-    "ole-object": _not_read_yet,
+    "ole-object": _read_ole_object,
     "pkcs7": _read_pkcs7,
     "pgp": _read_pgp,
     "media": _read_media,
@@ -711,11 +766,6 @@ def _member(run: _Run, member: Member, *, prefix: str, depth: int) -> None:
         )
         return
     _item(run, member.data, path=path, hints=(hint,), depth=depth)
-
-
-def _is_embedding(name: str) -> bool:
-    lowered = name.lower()
-    return lowered.startswith(_EMBEDDING_DIRS) and not lowered.endswith((".emf", ".wmf", ".png"))
 
 
 def _unwrapped_name(name: str, kind: str) -> str:

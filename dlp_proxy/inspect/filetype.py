@@ -13,7 +13,7 @@ from typing import Literal
 import msoffcrypto
 import olefile
 
-from dlp_proxy.inspect import pgp
+from dlp_proxy.inspect import ooxml, pgp
 from dlp_proxy.inspect.archives import open_zip
 from dlp_proxy.inspect.model import Unscannable
 
@@ -51,7 +51,7 @@ WORKBOOKS = frozenset({"xlsx", "xlsm", "xlsb", "xls", "ods"})
 DELIMITED = frozenset({"csv", "tsv"})
 # Names and declared types a program opens as text: content of another kind under one of
 # them is not harmless (a .csv that starts like a PNG is still shown as text by Excel).
-TEXTUAL = frozenset({"csv", "tsv", "text", "html", "xml", "eml"})
+TEXTUAL = frozenset({"csv", "tsv", "text", "html", "xml", "eml", "headers"})
 
 # Archive formats that can carry a spreadsheet but that we do not open: unsupported, so the
 # policy decides.
@@ -171,6 +171,14 @@ _CONTENT_TYPES = {
     "application/pgp-encrypted": "pgp",
     "message/rfc822": "eml",
     "message/global": "eml",
+    # Header fields only (delivery reports, returned headers): read as text.
+    "text/rfc822-headers": "headers",
+    "message/delivery-status": "headers",
+    "message/global-delivery-status": "headers",
+    "message/disposition-notification": "headers",
+    "message/global-disposition-notification": "headers",
+    "message/feedback-report": "headers",
+    "message/global-headers": "headers",
 }
 # Header names that make the start of a text file an RFC 5322 message.
 _MESSAGE_HEADERS = frozenset(
@@ -245,6 +253,11 @@ def sniff(
         return binary
     if "pgp" in hinted and _openpgp_packet(data):
         return FileType("pgp", "pgp")  # a signed or compressed message named .gpg
+    if "headers" in hinted and header_fields_only(data):
+        # A delivery report's header blocks: text, not a message without a body.
+        if looks_delimited(data):
+            return FileType(_delimiter_kind(data), "delimited")
+        return FileType("headers", "text")
     if looks_like_message(data, hinted="eml" in hinted):
         return FileType("eml", "message")
     found = _text_type(data, hinted, looks_delimited)
@@ -416,18 +429,31 @@ def _zip_family(archive: zipfile.ZipFile, names: list[str]) -> FileType:
                 problem = Unscannable("encrypted", "password-protected OpenDocument file")
                 return FileType(kind, "workbook", problem)
             return FileType(kind, "workbook" if kind == "ods" else "document")
-    if "[content_types].xml" in lowered:
-        if "xl/workbook.bin" in lowered:
-            return FileType("xlsb", "workbook")
-        if any(name.startswith("xl/") for name in lowered):
-            content_types = _read_small(archive, "[Content_Types].xml").lower()
-            return FileType("xlsm" if b"macroenabled" in content_types else "xlsx", "workbook")
-        if any(name.startswith("word/") for name in lowered):
-            return FileType("docx", "document")
-        if any(name.startswith("ppt/") for name in lowered):
-            return FileType("pptx", "document")
-        return FileType("ooxml", "document")
+    packaged = ooxml.CONTENT_TYPES.lower() in {ooxml.normalise(name) for name in names}
+    if packaged and ooxml.is_office_package(archive):
+        return _package_type(archive, lowered)
     return FileType("zip", "zip")
+
+
+def _package_type(archive: zipfile.ZipFile, lowered: set[str]) -> FileType:
+    """An OOXML package, typed by the content type of its main part (not by its paths); one
+    whose structure is broken keeps the kind its paths suggest, with the problem."""
+    try:
+        _, _, kind = ooxml.open_package(archive)
+    except Unscannable as problem:
+        guess = _kind_from_paths(lowered)
+        return FileType(guess, "workbook" if guess in WORKBOOKS else "document", problem)
+    return FileType(kind, "workbook" if kind in WORKBOOKS else "document")
+
+
+def _kind_from_paths(lowered: set[str]) -> str:
+    names = {ooxml.normalise(name) for name in lowered}
+    if "xl/workbook.bin" in names:
+        return "xlsb"
+    for prefix, kind in (("xl/", "xlsx"), ("word/", "docx"), ("ppt/", "pptx")):
+        if any(name.startswith(prefix) for name in names):
+            return kind
+    return "ooxml"
 
 
 def _read_small(archive: zipfile.ZipFile, wanted: str) -> bytes:
@@ -478,7 +504,7 @@ def _ole_type(data: bytes) -> FileType:
         return FileType("xls", "workbook")
     if any(name.startswith("__substg1.0_") for name in streams):
         return FileType("msg", "msg")
-    if streams & {"\x01ole10native", "package", "contents"}:
+    if streams & {"\x01ole10native", "package", "contents"} or _document_in_storage(streams):
         return FileType("ole", "ole-object")
     if "worddocument" in streams or "powerpoint document" in streams:
         kind = "doc" if "worddocument" in streams else "ppt"
@@ -489,6 +515,18 @@ def _ole_type(data: bytes) -> FileType:
         problem = Unscannable("unsupported", f"the text of a binary (97-2003) .{kind} is not read")
         return FileType(kind, "other", problem)
     return FileType("ole", "other", Unscannable("unsupported", "OLE file of no format we know"))
+
+
+# Streams that make a storage inside an OLE file a document of its own (an embedded workbook).
+_DOCUMENT_STREAMS = frozenset(
+    {"workbook", "book", "worddocument", "powerpoint document", "package"}
+)
+
+
+def _document_in_storage(streams: set[str]) -> bool:
+    return any(
+        name.count("/") == 1 and name.rsplit("/", 1)[1] in _DOCUMENT_STREAMS for name in streams
+    )
 
 
 def office_encrypted(data: bytes) -> bool:
@@ -533,6 +571,23 @@ def _header_names(data: bytes) -> set[str] | None:
             return None
         names.add(line.split(b":", 1)[0].decode("ascii").lower())
     return names
+
+
+def header_fields_only(data: bytes) -> bool:
+    """Whether text is header fields and nothing else: blocks of fields, blank lines between
+    (message/delivery-status, text/rfc822-headers). A body after them makes it a message."""
+    if len(data) > _SNIFF_BYTES * 16:
+        return False  # a megabyte of header fields is not a delivery report
+    named = False
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        if line[:1] in (b" ", b"\t") and named:
+            continue
+        if not _HEADER_LINE.match(line):
+            return False
+        named = True
+    return named
 
 
 def _delimiter_kind(data: bytes) -> str:

@@ -12,23 +12,30 @@ import io
 import re
 import struct
 import zipfile
+import zlib
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Final
+from typing import Any, Final
 
 import olefile
+from lxml import etree
 
+from dlp_proxy.inspect import compact, oleobjects, ooxml
 from dlp_proxy.inspect.limits import TableLimits, describe
 from dlp_proxy.inspect.model import Unscannable
 
-_SHEET_PART = re.compile(r"^xl/(?:worksheets|macrosheets|dialogsheets)/[^/]+\.xml$", re.IGNORECASE)
-_XLSB_PART = re.compile(
-    r"^xl/(?:(?:worksheets|macrosheets|dialogsheets)/[^/]+|sharedStrings)\.bin$", re.IGNORECASE
+# A cell start tag whose reference could place it beyond column Z or row 99,999, or whose
+# first attribute is not its reference (no reference: calamine counts along the row). One
+# search per chunk, anchored on "<c", finds either; rows need no search of their own (a row
+# places only the cells in it).
+_CELL_CHECK = re.compile(rb'<c(?: r="(?:[A-Z]{2,}|[A-Z]*\d{6,})|(?! r=)[\s>/])')
+_IMPLICIT_CELL = re.compile(rb"<c(?! r=)[\s>/]")
+# The main namespace bound to a prefix: cells may then be written <x:c>.
+_PREFIXED_MAIN_NS = re.compile(
+    rb"xmlns:[\w.-]+\s*=\s*[\"'][^\"']*(?:spreadsheetml/2006|ooxml/spreadsheetml)/main[\"']"
 )
-# A cell or row reference that could place a cell beyond column Z or row 99,999.
-_FAR_REF = re.compile(rb'r="(?:[A-Z]{2,}|[A-Z]*\d{6,})')
 _REF = re.compile(rb'\sr="([A-Z]{0,3})(\d{1,10})"')
 _SST_COUNTS = re.compile(rb'\b(?:count|uniqueCount)="(\d+)"')
 _ODS_CELL = re.compile(rb"<table:(?:covered-)?table-cell(?=[\s/>])([^>]*?)(/?)>")
@@ -39,16 +46,29 @@ _MAX_MEMBERS: Final = 10_000
 _NEAR_AREA: Final = 26 * 99_999
 
 
-def repack_zip(data: bytes, limits: TableLimits) -> Parts:
+@dataclass(frozen=True, slots=True)
+class Repacked:
+    """A workbook container rewritten for calamine, and what could not go into it."""
+
+    source: Parts
+    # A problem per sheet that was replaced by an empty one (calamine reads the rest).
+    problems: tuple[Unscannable, ...] = ()
+    # The names of those sheets: their (empty) reading is not a reading.
+    skipped: frozenset[str] = frozenset()
+
+
+def repack_zip(data: bytes, limits: TableLimits) -> Repacked:
     """Check a zip container (xlsx/xlsm/xlsb/ods) and return it rewritten for calamine.
 
     calamine sizes a sheet from its farthest cell (one cell in XFD1048576 asks for 17 billion
     cells and aborts the process), preallocates shared strings from a declared count, and
     expands repeated ODS rows and columns. So each member is inflated here once, within
-    limits, and looked at for those shapes. xlsx worksheets are then stored uncompressed, so
-    that calamine does not inflate them again (which pays for much of the check). Other
-    members keep their compressed bytes: those not inflated here have declared sizes within
-    limits, and calamine reads no more than a member declares (one that lies fails to load).
+    limits, and looked at for those shapes. An OOXML workbook is rewritten with its parts at
+    the paths calamine reads (found here through its relationships, wherever they are);
+    worksheets are stored uncompressed, so that calamine does not inflate them again (which
+    pays for much of the check). Other members keep their compressed bytes: those not
+    inflated here have declared sizes within limits, and calamine reads no more than a member
+    declares (one that lies fails to load).
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -60,47 +80,268 @@ def repack_zip(data: bytes, limits: TableLimits) -> Parts:
         raise Unscannable("limit", f"container unpacks to {declared:,} bytes")
     if len(members) > _MAX_MEMBERS:
         raise Unscannable("limit", f"container holds {len(members):,} members")
-    names = {m.filename for m in members}
+    if any(ooxml.normalise(m.filename) == "mimetype" for m in members):
+        problems: list[Unscannable] = []
+        return Repacked(_repack_odf(data, archive, members, limits, problems), tuple(problems))
+    return _repack_ooxml(data, archive, limits)
+
+
+def _repack_odf(
+    data: bytes,
+    archive: zipfile.ZipFile,
+    members: list[zipfile.ZipInfo],
+    limits: TableLimits,
+    problems: list[Unscannable],
+) -> Parts:
+    """An ODS file as it is, with content.xml checked (and inflated once, and compacted when
+    a table reaches over the limit); a table that cannot be read goes into ``problems``."""
     budget = _Budget(limits.max_unpacked)
     entries: list[_Entry] = []
     for member in members:
         if member.filename.endswith("/"):  # is_dir() fails on an empty name
             continue
-        name = member.filename
-        scanner = _scanner_for(name, names, limits)
-        raw = None if scanner else _raw_member(data, member)
-        if raw is not None:
-            if name == "xl/sharedStrings.xml":
-                _check_shared_strings(_head(archive, member), limits)
-            entries.append(_Entry(name, member.compress_type, member.CRC, [raw], member.file_size))
+        if member.filename != "content.xml":
+            raw = _raw_member(data, member)
+            if raw is not None:
+                entries.append(_Entry.raw(member.filename, member, raw))
+                continue
+        scanner = _OdsScanner(limits, problems) if member.filename == "content.xml" else _Scanner()
+        chunks = _checked(archive, member, budget, scanner)
+        if isinstance(scanner, _OdsScanner) and scanner.compacted is not None:
+            entries.append(_Entry.data(member.filename, scanner.compacted))
             continue
-        chunks = []
-        for chunk in _inflate(archive, member, budget):
-            if scanner:
-                scanner.feed(chunk)
-            chunks.append(chunk)
-        if scanner:
-            scanner.finish()
-        # zipfile has checked the inflated bytes against member.CRC by now. calamine reads
-        # stored xlsx worksheets faster than deflated ones, but other stored members slower.
-        raw = None if _SHEET_PART.match(name) else _raw_member(data, member)
+        raw = _raw_member(data, member)
         if raw is None:
-            entry = _Entry(name, zipfile.ZIP_STORED, member.CRC, chunks, member.file_size)
+            entries.append(_Entry.stored(member.filename, member, chunks))
         else:
-            entry = _Entry(name, member.compress_type, member.CRC, [raw], member.file_size)
-        entries.append(entry)
+            entries.append(_Entry.raw(member.filename, member, raw))
     return _write_zip(entries)
 
 
-def _scanner_for(name: str, names: set[str], limits: TableLimits) -> _Scanner | None:
-    """The check a member needs before calamine reads it, if any."""
-    if _SHEET_PART.match(name):
-        return _SheetScanner(name, limits)
-    if _XLSB_PART.match(name):
-        return _XlsbScanner(name, limits)
-    if name == "content.xml" and "mimetype" in names:
-        return _OdsScanner(limits)
-    return None
+def _checked(
+    archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: _Budget, scanner: _Scanner
+) -> list[bytes]:
+    """A member inflated (within the budget) and fed to its check; its chunks."""
+    chunks = []
+    for chunk in _inflate(archive, member, budget):
+        scanner.feed(chunk)
+        chunks.append(chunk)
+    scanner.finish()
+    # zipfile has checked the inflated bytes against member.CRC by now.
+    return chunks
+
+
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
+_RELS_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_CELL_SHEETS: Final = frozenset({"worksheet", "xlMacrosheet", "xlIntlMacrosheet"})
+_CELLLESS_SHEETS: Final = frozenset({"chartsheet", "dialogsheet"})
+_EMPTY_SHEET: Final = (
+    b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org'
+    b'/spreadsheetml/2006/main"><sheetData/></worksheet>'
+)
+_CONTENT_TYPES_XML: Final = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+    b'package/2006/content-types"><Default Extension="rels" ContentType="application/'
+    b'vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType='
+    b'"application/xml"/><Default Extension="bin" ContentType="application/octet-stream"/>'
+    b"</Types>"
+)
+
+
+def _repack_ooxml(data: bytes, archive: zipfile.ZipFile, limits: TableLimits) -> Repacked:
+    """An xlsx/xlsm/xlsb workbook rewritten with its parts where calamine looks for them.
+
+    The parts are found as Excel finds them: the main part through ``_rels/.rels``, sheets,
+    shared strings and styles through the workbook's relationships. A sheet that cannot be
+    read (missing or outside the package, of an unknown kind, over a limit, damaged) is
+    replaced by an empty one and reported; the other sheets are read.
+    """
+    package, main, kind = ooxml.open_package(archive)
+    if kind not in ("xlsx", "xlsm", "xlsb"):
+        raise Unscannable("unsupported", f"{kind} package read as a workbook")
+    return _Rewrite(data, archive, package, limits, binary=kind == "xlsb").run(main)
+
+
+class _Rewrite:
+    """One OOXML workbook being rewritten at calamine's paths."""
+
+    def __init__(
+        self,
+        data: bytes,
+        archive: zipfile.ZipFile,
+        package: ooxml.Package,
+        limits: TableLimits,
+        *,
+        binary: bool,
+    ) -> None:
+        self.data = data
+        self.archive = archive
+        self.package = package
+        self.limits = limits
+        self.binary = binary
+        self.suffix = ".bin" if binary else ".xml"
+        self.budget = _Budget(limits.max_unpacked)
+        self.entries: list[_Entry] = []
+        self.problems: list[Unscannable] = []
+
+    def run(self, main: str) -> Repacked:
+        workbook = self.package.read(main, limit=self.limits.max_unpacked)
+        self.budget.spend(len(workbook), main)
+        relationships = self.package.relationships(main)
+        book = f"xl/workbook{self.suffix}"
+        self.entries += [
+            _Entry.data("[Content_Types].xml", _CONTENT_TYPES_XML),
+            _Entry.data("_rels/.rels", _relationships([("rId1", "officeDocument", book)])),
+            _Entry.data(book, workbook),
+        ]
+        self._shared_parts(relationships)
+        sheets = _xlsb_sheets(workbook) if self.binary else _xlsx_sheets(workbook, main)
+        by_id = {r.id: r for r in relationships}
+        stub = f"worksheets/empty{self.suffix}"
+        targets: list[tuple[str, str, str]] = []
+        skipped: set[str] = set()
+        for number, (name, rid) in enumerate(sheets, 1):
+            relationship = by_id.get(rid)
+            try:
+                targets.append(self._sheet(number, rid, relationship, stub))
+            except _OverBudget:
+                raise
+            except Unscannable as exc:
+                where = f" ({relationship.target})" if relationship and relationship.target else ""
+                self.problems.append(Unscannable(exc.reason, f"{exc.detail}{where}"))
+                skipped.add(name)
+                targets.append((rid, "worksheet", stub))
+        if any(target == stub for _, _, target in targets):
+            empty = _EMPTY_XLSB_SHEET if self.binary else _EMPTY_SHEET
+            self.entries.append(_Entry.data(f"xl/{stub}", empty))
+        rels = f"xl/_rels/workbook{self.suffix}.rels"
+        self.entries.append(_Entry.data(rels, _relationships(targets)))
+        return Repacked(_write_zip(self.entries), tuple(self.problems), frozenset(skipped))
+
+    def _shared_parts(self, relationships: list[ooxml.Relationship]) -> None:
+        for role in ("sharedStrings", "styles"):
+            found = {(r.target, r.problem) for r in relationships if r.kind == role}
+            if len(found) > 1:
+                raise Unscannable("ambiguous", f"the workbook declares {len(found)} {role} parts")
+            if not found:
+                continue
+            ((target, problem),) = found
+            if target is not None:
+                self.entries.append(self._part(target, f"xl/{role}{self.suffix}"))
+            elif role == "sharedStrings":
+                raise Unscannable("corrupt", f"the shared strings relationship {problem}")
+            else:
+                self.problems.append(Unscannable("corrupt", f"the styles relationship {problem}"))
+
+    def _sheet(
+        self, number: int, rid: str, relationship: ooxml.Relationship | None, stub: str
+    ) -> tuple[str, str, str]:
+        """The relationship the rewritten workbook gets for one sheet (its part added)."""
+        label = f"sheet {number}"
+        if relationship is None:
+            raise Unscannable("corrupt", f"{label} has no relationship {rid!r}")
+        if relationship.target is None:
+            raise Unscannable("corrupt", f"{label} {relationship.problem}")
+        if relationship.kind in _CELLLESS_SHEETS:
+            return (rid, relationship.kind, stub)
+        if relationship.kind not in _CELL_SHEETS:
+            raise Unscannable("unsupported", f"{label} is a sheet of kind {relationship.kind!r}")
+        path = f"worksheets/sheet{number}{self.suffix}"
+        self.entries.append(self._part(relationship.target, f"xl/{path}", label=label))
+        return (rid, "worksheet", path)
+
+    def _part(self, target: str, name: str, *, label: str = "") -> _Entry:
+        """One part, checked as its role asks, under the name calamine reads it by."""
+        member = self.package.info(target)
+        if member is None:
+            raise Unscannable("corrupt", f"part {target} is missing")
+        sheet = "/worksheets/" in name
+        scanner: _Scanner = _Scanner()
+        if name.endswith(".bin") and (sheet or "sharedStrings" in name):
+            scanner = _XlsbScanner(label or target, self.limits)
+        elif sheet:
+            scanner = _SheetScanner(label, self.limits)
+        else:
+            raw = _raw_member(self.data, member)
+            if raw is not None:
+                if name.endswith("sharedStrings.xml"):
+                    _check_shared_strings(_head(self.archive, member), self.limits)
+                return _Entry.raw(name, member, raw)
+        chunks = _checked(self.archive, member, self.budget, scanner)
+        if isinstance(scanner, _SheetScanner) and scanner.compacted is not None:
+            return _Entry.data(name, scanner.compacted)
+        if name.endswith("sharedStrings.xml") and chunks:
+            _check_shared_strings(chunks[0][:4096], self.limits)
+        # calamine reads stored xlsx worksheets faster than deflated ones, but other stored
+        # members slower.
+        raw = None if sheet and not self.binary else _raw_member(self.data, member)
+        return _Entry.stored(name, member, chunks) if raw is None else _Entry.raw(name, member, raw)
+
+
+def _relationships(targets: list[tuple[str, str, str]]) -> bytes:
+    root = etree.Element(f"{{{_RELS_NS}}}Relationships", nsmap={None: _RELS_NS})
+    for rid, kind, target in targets:
+        element = etree.SubElement(root, f"{{{_RELS_NS}}}Relationship")
+        element.set("Id", rid)
+        element.set("Type", _REL + kind)
+        element.set("Target", target)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def _xlsx_sheets(workbook: bytes, name: str) -> list[tuple[str, str]]:
+    """(name, relationship id) of each sheet in an xlsx workbook part, in order."""
+    sheets = []
+    for element in ooxml.parse(workbook, name).iter():
+        if ooxml.local_name(element) != "sheet":
+            continue
+        rid = ""
+        for key, value in element.attrib.items():
+            if key.rsplit("}", 1)[-1] == "id":
+                rid = value
+        sheets.append((element.get("name") or "", rid))
+    return sheets
+
+
+def _xlsb_sheets(workbook: bytes) -> list[tuple[str, str]]:
+    """(name, relationship id) of each sheet in an xlsb workbook part (BrtBundleSh records)."""
+    sheets = []
+    for kind, body in _xlsb_records(workbook):
+        if kind != 0x009C or len(body) < 12:
+            continue
+        rid, position = _wide_string(body, 8)
+        name, _ = _wide_string(body, position)
+        sheets.append((name, rid))
+    return sheets
+
+
+def _wide_string(body: bytes, position: int) -> tuple[str, int]:
+    """An XLWideString (32-bit length in characters, UTF-16) at ``position``; a null one is ""."""
+    if position + 4 > len(body):
+        return "", len(body)
+    count = int.from_bytes(body[position : position + 4], "little")
+    if count == 0xFFFFFFFF:
+        return "", position + 4
+    end = position + 4 + 2 * count
+    return body[position + 4 : end].decode("utf-16-le", "replace"), end
+
+
+def _xlsb_record(kind: int, body: bytes = b"") -> bytes:
+    head = bytearray([(kind & 0x7F) | (0x80 if kind > 0x7F else 0)])
+    if kind > 0x7F:
+        head.append(kind >> 7)
+    size = len(body)
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        head.append(byte | (0x80 if size else 0))
+        if not size:
+            return bytes(head) + body
+
+
+# BrtBeginSheet, BrtWsDim, BrtBeginSheetData, BrtEndSheetData, BrtEndSheet.
+_EMPTY_XLSB_SHEET: Final = b"".join(
+    _xlsb_record(kind, body)
+    for kind, body in ((0x81, b""), (0x94, bytes(16)), (0x91, b""), (0x92, b""), (0x82, b""))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +351,21 @@ class _Entry:
     crc: int
     chunks: list[bytes]  # the member's bytes as written (compressed or not)
     size: int  # uncompressed
+
+    @classmethod
+    def raw(cls, name: str, member: zipfile.ZipInfo, raw: bytes) -> _Entry:
+        """A member written with its original compressed bytes."""
+        return cls(name, member.compress_type, member.CRC, [raw], member.file_size)
+
+    @classmethod
+    def stored(cls, name: str, member: zipfile.ZipInfo, chunks: list[bytes]) -> _Entry:
+        """A member written uncompressed, from its inflated (CRC-checked) chunks."""
+        return cls(name, zipfile.ZIP_STORED, member.CRC, chunks, member.file_size)
+
+    @classmethod
+    def data(cls, name: str, data: bytes) -> _Entry:
+        """A member of our own making."""
+        return cls(name, zipfile.ZIP_STORED, zlib.crc32(data), [data], len(data))
 
 
 def _raw_member(data: bytes, member: zipfile.ZipInfo) -> bytes | None:
@@ -186,6 +442,10 @@ class Parts:
         return b"".join(pieces)
 
 
+class _OverBudget(Unscannable):
+    """The container as a whole unpacks too far: no single part is to blame."""
+
+
 class _Budget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -194,7 +454,7 @@ class _Budget:
     def spend(self, size: int, name: str) -> None:
         self.used += size
         if self.used > self.limit:
-            raise Unscannable("limit", f"container unpacks to over {self.limit:,} bytes ({name})")
+            raise _OverBudget("limit", f"container unpacks to over {self.limit:,} bytes ({name})")
 
 
 def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: _Budget) -> Iterator[bytes]:
@@ -235,34 +495,64 @@ class _SheetScanner(_Scanner):
         self.max_cells = limits.max_cells
         self.far = limits.max_cells < _NEAR_AREA
         self.chunks: list[bytes] = []
+        self.implicit = False
+        # The sheet rewritten with its cells moved together, when it is sparse.
+        self.compacted: bytes | None = None
 
     def feed(self, chunk: bytes) -> None:
-        if not self.far:
+        if not self.implicit:
             joined = self.chunks[-1][-24:] + chunk[:24] if self.chunks else b""
-            self.far = bool(_FAR_REF.search(chunk) or _FAR_REF.search(joined))
+            self._look(chunk)
+            self._look(joined)
+            # A prefix for the main namespace, on the root or further in.
+            self.implicit |= bool(_PREFIXED_MAIN_NS.search(chunk))
         self.chunks.append(chunk)
 
-    def finish(self) -> None:
-        chunks, self.chunks = self.chunks, []
-        if not self.far or not chunks:
+    def _look(self, buffer: bytes) -> None:
+        found = _CELL_CHECK.search(buffer)
+        if found is None:
             return
+        if found.group(0).startswith(b'<c r="'):
+            self.far = True
+            self.implicit = bool(_IMPLICIT_CELL.search(buffer, found.end()))
+        else:
+            # A cell without a reference (or not first: a writer we do not know) goes where
+            # calamine's count along the row puts it: only a full read can tell where.
+            self.implicit = True
+
+    def finish(self) -> None:
+        chunks = self.chunks
+        if self.implicit and chunks:
+            self._compact()
+            return
+        if not self.far or not chunks:
+            self.chunks = []
+            return
+        size = sum(map(len, chunks))
         ends = chunks[0][: 1 << 20] + b"\n" + (chunks[-2][-64:] if len(chunks) > 1 else b"")
         rows, columns = _extent(ends + chunks[-1][-(1 << 20) :])
-        self._check(rows, columns)
+        if self._sparse(rows, columns, size):
+            self._compact()
+            return
         beyond = _beyond(rows, columns)
         for i, chunk in enumerate(chunks):
             joined = chunks[i - 1][-24:] + chunk[:24] if i else b""
             if beyond.search(chunk) or beyond.search(joined):
-                self._check(*_extent(b"".join(chunks)))
-                return
+                if self._sparse(*_extent(b"".join(chunks)), size):
+                    self._compact()
+                break
+        self.chunks = []
 
-    def _check(self, rows: int, columns: int) -> None:
-        if rows * max(columns, 1) > self.max_cells:
-            raise Unscannable(
-                "limit",
-                f"{self.name} has cells out to row {rows:,} and column {columns:,} "
-                f"(limit {self.max_cells:,} cells)",
-            )
+    def _sparse(self, rows: int, columns: int, size: int) -> bool:
+        """Whether the area out to the farthest reference is over the limit, or larger than
+        the cells the part is big enough to hold could fill (a cell takes 8 bytes at least)."""
+        area = rows * max(columns, 1)
+        return area > self.max_cells or area > _SPARSE_RATIO * max(size // 8, _SPARSE_FLOOR)
+
+    def _compact(self) -> None:
+        data = b"".join(self.chunks)
+        self.chunks = []
+        self.compacted = compact.xlsx_sheet(data, label=self.name, max_cells=self.max_cells)
 
 
 def _extent(buffer: bytes) -> tuple[int, int]:
@@ -397,12 +687,15 @@ class _OdsScanner(_Scanner):
     A table's extent is its last row with a value, times its widest such row (up to its last
     value). LibreOffice ends every row with thousands of repeated empty cells and every table
     with a million repeated empty rows; those are free. So rows are looked at one by one with
-    byte searches, and cell by cell only when a repeat comes before a value.
+    byte searches, and cell by cell only when a repeat comes before a value. A table whose
+    extent is over the limit has its value cells moved together (compact.ods_content).
     """
 
-    def __init__(self, limits: TableLimits) -> None:
+    def __init__(self, limits: TableLimits, problems: list[Unscannable]) -> None:
         self.max_cells = limits.max_cells
         self.parts: list[bytes] = []
+        self.problems = problems
+        self.compacted: bytes | None = None
 
     def feed(self, chunk: bytes) -> None:
         self.parts.append(chunk)
@@ -414,7 +707,10 @@ class _OdsScanner(_Scanner):
         for table in re.split(rb"<table:table[\s>]", content)[1:]:
             area += _ods_table_area(table)
             if area > self.max_cells:
-                raise Unscannable("limit", f"spreadsheet spans over {self.max_cells:,} cells")
+                self.compacted = compact.ods_content(
+                    content, max_cells=self.max_cells, problems=self.problems
+                )
+                return
 
 
 def _ods_table_area(table: bytes) -> int:
@@ -452,19 +748,32 @@ def _ods_row_extent(row: bytes) -> int:
     return extent
 
 
-# BIFF records (MS-XLS 2.3) that carry a cell: row in bytes 0-1, column in bytes 2-3.
-_BIFF_CELLS: Final = frozenset({0x0006, 0x0201, 0x0203, 0x0204, 0x0205, 0x027E, 0x00FD, 0x00D6})
-_BIFF_MULTI: Final = frozenset({0x00BD, 0x00BE})  # MulRk, MulBlank: last column at the end
-_BIFF_BOF, _BIFF_DIMENSIONS, _BIFF_SST = 0x0809, 0x0200, 0x00FC
+# BIFF records (MS-XLS 2.3) that carry a value calamine reads: row in bytes 0-1, column in 2-3.
+_BIFF_VALUES: Final = frozenset({0x0006, 0x0203, 0x0204, 0x0205, 0x027E, 0x00FD, 0x00D6})
+_BIFF_MULRK: Final = 0x00BD  # first column after the row, last column at the end
+_BIFF_BOF, _BIFF_EOF, _BIFF_DIMENSIONS, _BIFF_SST = 0x0809, 0x000A, 0x0200, 0x00FC
+_BIFF_IGNORED: Final = 0x0000  # a record type no sheet substream has (BIFF2's DIMENSIONS)
+# A sheet whose value cells span more than this many times their number (and at least
+# _SPARSE_FLOOR cells) is compacted before calamine sizes it.
+_SPARSE_RATIO: Final = 4
+_SPARSE_FLOOR: Final = 1 << 16
 
 
-def check_xls(data: bytes, limits: TableLimits) -> None:
-    """Bound what calamine will allocate for an xls file, as repack_zip does for zip containers.
+def check_xls(
+    data: bytes, limits: TableLimits, *, damage: Callable[[Unscannable], None] | None = None
+) -> bytes:
+    """Bound what calamine will allocate for an xls file, as repack_zip does for zip containers;
+    the file to give calamine (``data`` itself, or a copy with sheets made compact).
 
-    calamine sizes each sheet from its farthest cell (rows and columns are 16-bit, so up to
-    4 billion cells), reserves what a DIMENSIONS record declares and preallocates the shared
-    strings an SST record declares. olefile reads the container first: a damaged one is
-    refused here rather than inside calamine.
+    calamine sizes each sheet (and a second grid of its formulas) from the area between its
+    farthest value cells, reserves what a DIMENSIONS record declares, and preallocates the
+    shared strings an SST record declares. A sheet whose few cells lie far apart (a note at
+    IV65536, a handful of formulas in opposite corners: 6 KB of file, 650 MB in calamine) has
+    its cells moved together, the gaps between used rows and columns shrunk to one; a
+    DIMENSIONS record declaring more than the cells span is set to their span. Cells really
+    present beyond the limits are refused: with ``damage``, that sheet is reported and its
+    cells hidden from calamine, and the other sheets are read. olefile reads the container
+    first: a damaged one is refused here rather than inside calamine.
     """
     try:
         with olefile.OleFileIO(data) as container:
@@ -473,53 +782,173 @@ def check_xls(data: bytes, limits: TableLimits) -> None:
             if not names:
                 raise Unscannable("corrupt", "OLE file without a Workbook stream")
             stream = container.openstream(names[0]).read()  # type: ignore[arg-type]
+            data = _only_workbook(data, container, names[0])
     except Unscannable:
         raise
     except Exception as exc:  # olefile raises OSError, struct.error, IndexError...
         raise Unscannable("corrupt", f"unreadable OLE container: {describe(exc)}") from None
     if len(stream) > limits.max_unpacked:
         raise Unscannable("limit", f"workbook stream of {len(stream):,} bytes")
-    for sheet, rows, columns in _biff_extents(stream):
-        if rows * columns > limits.max_cells:
-            raise Unscannable(
-                "limit",
-                f"xls {sheet} spans {rows:,} rows × {columns:,} columns "
-                f"(limit {limits.max_cells:,} cells)",
-            )
+    patched = bytearray(stream)
+    changed = False
+    for number, sheet in enumerate(_biff_sheets(stream)):
+        try:
+            changed |= sheet.settle(patched, limits, f"xls sheet {number}")
+        except Unscannable as problem:
+            if damage is None:
+                raise
+            damage(problem)
+            sheet.hide(patched)
+            changed = True
+    for position, size in _records(stream, _BIFF_SST):
+        count = struct.unpack_from("<i", stream, position + 4)[0] if size >= 8 else 0
+        if count < 0 or count > limits.max_cells:
+            raise Unscannable("limit", f"xls shared strings declare {count:,} entries")
+    if not changed:
+        return data
+    return _replace_stream(data, names[0], bytes(patched))
 
 
-def _biff_extents(stream: bytes) -> Iterator[tuple[str, int, int]]:
-    """Yield (what, rows, columns) bounds: per sheet substream, per DIMENSIONS and SST record."""
+def _only_workbook(data: bytes, container: Any, name: str) -> bytes:
+    """``data``, or a copy in which no directory entry but the root's workbook stream has a
+    workbook stream's name: calamine takes the first entry of the directory with one of those
+    names, wherever it is (an embedded workbook in an MBD storage may come first), while
+    Excel, olefile and this check read the root's."""
+    ole = container  # olefile's stubs leave out the directory fields
+    keep = ole._find(name)
+    offsets = oleobjects.directory_offsets(ole)
+    copy = bytearray(data)
+    for index, offset in enumerate(offsets):
+        if index != keep and offset + 64 <= len(copy):
+            oleobjects.hide_workbook_name(copy, offset)
+    return data if copy == data else bytes(copy)
+
+
+def _replace_stream(data: bytes, name: str, stream: bytes) -> bytes:
+    """A copy of compound file ``data`` with stream ``name`` overwritten (same size)."""
+    buffer = io.BytesIO(data)
+    with olefile.OleFileIO(buffer, write_mode=True) as container:
+        container.write_stream(name, stream)
+    return buffer.getvalue()
+
+
+def _records(stream: bytes, wanted: int) -> Iterator[tuple[int, int]]:
+    for kind, body, size in _biff_records(stream):
+        if kind == wanted:
+            yield body, size
+
+
+def _biff_records(stream: bytes) -> Iterator[tuple[int, int, int]]:
+    """(type, body offset, body size) of each BIFF record; a cut-off record ends the walk."""
     unpack = struct.unpack_from
     position, end = 0, len(stream)
-    rows = columns = 0
-    substream = 0
     while position + 4 <= end:
         kind, size = unpack("<HH", stream, position)
         body = position + 4
         position = body + size
         if position > end:
-            break
-        if kind in _BIFF_CELLS and size >= 4:
+            return
+        yield kind, body, size
+
+
+@dataclass
+class _BiffSheet:
+    """The value cells and DIMENSIONS records of one sheet substream (nested ones skipped)."""
+
+    cells: list[tuple[int, int, int]]  # (record type, body offset, body size)
+    dimensions: list[tuple[int, int]]  # (body offset, body size)
+
+    def positions(self, stream: bytes | bytearray) -> Iterator[tuple[int, int]]:
+        unpack = struct.unpack_from
+        for kind, body, size in self.cells:
             row, column = unpack("<HH", stream, body)
-            rows, columns = max(rows, row + 1), max(columns, column + 1)
-        elif kind in _BIFF_MULTI and size >= 6:
-            row = unpack("<H", stream, body)[0]
-            last = unpack("<H", stream, position - 2)[0]
-            rows, columns = max(rows, row + 1), max(columns, last + 1)
-        elif kind == _BIFF_BOF:
-            yield f"sheet {substream}", rows, columns
-            substream += 1
-            rows = columns = 0
-        elif kind == _BIFF_DIMENSIONS and size in (10, 14):
+            yield row, column
+            if kind == _BIFF_MULRK and size >= 6:
+                yield row, unpack("<H", stream, body + size - 2)[0]
+
+    def settle(self, stream: bytearray, limits: TableLimits, label: str) -> bool:
+        """Compact the sheet if sparse and set DIMENSIONS to its span; whether bytes changed."""
+        if not self.cells:
+            return self._set_dimensions(stream, None)
+        rows, columns = zip(*self.positions(stream), strict=True)
+        count = len(self.cells)
+        if count > limits.max_cells:
+            raise Unscannable("limit", f"{label} holds {count:,} cells")
+        area = _span(rows) * _span(columns)
+        changed = False
+        if area > max(_SPARSE_RATIO * count, _SPARSE_FLOOR):
+            row_map, column_map = compact.mapping(rows), compact.mapping(columns)
+            for kind, body, size in self.cells:
+                row, column = struct.unpack_from("<HH", stream, body)
+                struct.pack_into("<HH", stream, body, row_map[row], column_map[column])
+                if kind == _BIFF_MULRK and size >= 6:
+                    last = struct.unpack_from("<H", stream, body + size - 2)[0]
+                    struct.pack_into("<H", stream, body + size - 2, column_map[last])
+            rows = tuple(row_map[r] for r in rows)
+            columns = tuple(column_map[c] for c in columns)
+            area = _span(rows) * _span(columns)
+            changed = True
+        if area > limits.max_cells:
+            raise Unscannable(
+                "limit",
+                f"{label} spans {_span(rows):,} rows × {_span(columns):,} columns "
+                f"(limit {limits.max_cells:,} cells)",
+            )
+        extent = (min(rows), max(rows) + 1, min(columns), max(columns) + 1)
+        return self._set_dimensions(stream, extent) or changed
+
+    def hide(self, stream: bytearray) -> None:
+        """Turn the sheet's value records into records calamine skips: it reads as empty."""
+        for _, body, _ in self.cells:
+            struct.pack_into("<H", stream, body - 4, _BIFF_IGNORED)
+        self._set_dimensions(stream, None)
+
+    def _set_dimensions(self, stream: bytearray, extent: tuple[int, int, int, int] | None) -> bool:
+        """Make each DIMENSIONS record declare no more than the cells span (an empty sheet:
+        nothing); whether one changed."""
+        first_row, last_row, first_column, last_column = extent or (0, 0, 0, 0)
+        span = (last_row - first_row) * (last_column - first_column)
+        changed = False
+        for body, size in self.dimensions:
             if size == 14:
-                first, last, first_col, last_col = unpack("<IIHH", stream, body)
+                declared = struct.unpack_from("<IIHH", stream, body)
+            elif size == 10:
+                declared = struct.unpack_from("<HHHH", stream, body)
             else:
-                first, last, first_col, last_col = unpack("<HHHH", stream, body)
-            if (last and last <= first) or (last_col and last_col <= first_col):
-                yield "DIMENSIONS record", 1 << 32, 1  # calamine would underflow on it
-            yield "DIMENSIONS record", max(last - first, 0), max(last_col - first_col, 0)
-        elif kind == _BIFF_SST and size >= 8:
-            count = unpack("<i", stream, body + 4)[0]
-            yield "shared strings", count if count >= 0 else 1 << 32, 1
-    yield f"sheet {substream}", rows, columns
+                continue
+            rf, rl, cf, cl = declared
+            inverted = (rl and rl <= rf) or (cl and cl <= cf) or cf > 0xFF
+            if not inverted and (rl - rf) * (cl - cf) <= span + _SPARSE_FLOOR:
+                continue
+            fields = (first_row, last_row, first_column, last_column)
+            struct.pack_into("<IIHH" if size == 14 else "<HHHH", stream, body, *fields)
+            changed = True
+        return changed
+
+
+def _span(values: tuple[int, ...]) -> int:
+    return max(values) - min(values) + 1
+
+
+def _biff_sheets(stream: bytes) -> Iterator[_BiffSheet]:
+    """Each substream of a workbook stream (the globals first), as calamine reads it: records
+    of substreams nested inside a sheet (embedded charts) are not the sheet's."""
+    depth = 0
+    sheet = _BiffSheet([], [])
+    for kind, body, size in _biff_records(stream):
+        if kind == _BIFF_BOF:
+            depth += 1
+            if depth == 1:
+                sheet = _BiffSheet([], [])
+        elif kind == _BIFF_EOF:
+            depth -= 1
+            if depth == 0:
+                yield sheet
+            depth = max(depth, 0)
+        elif depth == 1:
+            if (kind in _BIFF_VALUES and size >= 4) or (kind == _BIFF_MULRK and size >= 6):
+                sheet.cells.append((kind, body, size))
+            elif kind == _BIFF_DIMENSIONS:
+                sheet.dimensions.append((body, size))
+    if depth:
+        yield sheet  # a stream cut before its last EOF: what was there still counts

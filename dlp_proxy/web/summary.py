@@ -7,7 +7,6 @@ it back, leniently: a key that is missing shows as empty, never as an error page
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Mapping
 from email.message import Message
 from typing import Any
@@ -21,7 +20,6 @@ from dlp_proxy.inspect import mime
 SUMMARY_VERSION = 1
 HEADER_NAMES = ("from", "to", "cc", "subject", "date", "message_id")
 HEADER_LIMIT = 2000
-_FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
 class _Lenient(BaseModel):
@@ -138,14 +136,7 @@ def headers_of(message: Message) -> dict[str, str]:
         key = wanted.get(name.lower())
         if key is None or out[key]:
             continue
-        text = str(value)
-        try:
-            as_latin = text.encode("ascii", "surrogateescape").decode("latin-1")
-        except UnicodeEncodeError:
-            decoded = text
-        else:
-            decoded = mime._unstructured(_FOLD.sub("", as_latin))
-        out[key] = truncate(clean(decoded), HEADER_LIMIT)
+        out[key] = truncate(clean(mime.header_text(str(value))), HEADER_LIMIT)
     return out
 
 

@@ -100,6 +100,29 @@ def far_cell() -> bytes:
     return replace_members(small_xlsx(), {"xl/worksheets/sheet1.xml": sheet_xml(body)})
 
 
+def implicit_columns(cells: int = 20_000) -> bytes:
+    """A row at 90,000 whose cells carry no reference: calamine places them one after the
+    other, 20,000 columns wide, and aborts allocating 90,000 x 20,000 cells unguarded."""
+    body = (
+        b'<row r="1">'
+        + inline("A1")
+        + b'</row><row r="90000">'
+        + b'<c t="inlineStr"><is><t>x</t></is></c>' * cells
+        + b"</row>"
+    )
+    return replace_members(small_xlsx(), {"xl/worksheets/sheet1.xml": sheet_xml(body)})
+
+
+def diagonal(cells: int = 3000) -> bytes:
+    """One cell in each row and column down a diagonal: few cells, but even compacted they
+    span 3,000 × 3,000 = 9 million cells (over the limit)."""
+    body = b"".join(
+        f'<row r="{i}">'.encode() + inline(f"{_letters(i)}{i}") + b"</row>"
+        for i in range(1, cells + 1)
+    )
+    return replace_members(small_xlsx(), {"xl/worksheets/sheet1.xml": sheet_xml(body)})
+
+
 def wide_and_tall() -> bytes:
     body = (
         b'<row r="1">'
@@ -151,6 +174,18 @@ def inflating_sheet(size: int) -> bytes:
     return replace_members(small_xlsx(), {"xl/worksheets/sheet1.xml": sheet_xml(body)})
 
 
+def ods_content(body: str) -> bytes:
+    """The content.xml of a one-table spreadsheet whose table holds ``body``."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+        '<office:body><office:spreadsheet><table:table table:name="S1">'
+        f"{body}</table:table></office:spreadsheet></office:body></office:document-content>"
+    ).encode()
+
+
 def ods(body: str) -> bytes:
     content = (
         '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
@@ -181,7 +216,17 @@ ODS_CELL = '<table:table-cell office:value-type="string"><text:p>x</text:p></tab
 
 
 def ods_repeat_bomb() -> bytes:
-    """One written cell repeated 60,000 rows × 1,000 columns: calamine expands them all."""
+    """One written cell with a value repeated 60,000 rows × 1,000 columns: 60 million cells
+    really present, which calamine would expand."""
+    cell = ODS_CELL.replace(
+        "<table:table-cell ", '<table:table-cell table:number-columns-repeated="1000" '
+    )
+    return ods(f'<table:table-row table:number-rows-repeated="60000">{cell}</table:table-row>')
+
+
+def ods_sparse_repeats() -> bytes:
+    """One written cell, 60,000 empty rows × 1,000 empty columns, one more cell: two cells
+    really present (read once the empty rows and columns between them are shrunk)."""
     return ods(
         f"<table:table-row>{ODS_CELL}</table:table-row>"
         '<table:table-row table:number-rows-repeated="60000">'
@@ -379,6 +424,18 @@ def xls_inverted_dimensions(xls: bytes) -> bytes:
         return True
 
     return patch_xls(xls, invert)
+
+
+def xls_huge_dimensions(xls: bytes) -> bytes:
+    """DIMENSIONS declaring all 65,536 rows and 256 columns (calamine reserves them)."""
+
+    def whole(stream: bytearray, kind: int, body: int, size: int) -> bool:
+        if kind != 0x0200 or size != 14:
+            return False
+        struct.pack_into("<IIHH", stream, body, 0, 65_536, 0, 256)
+        return True
+
+    return patch_xls(xls, whole)
 
 
 def long_sheet(rows: int, far_at: int | None = None) -> bytes:

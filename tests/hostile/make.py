@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import carriers, zipcraft  # noqa: E402
+from tests import carriers, packagecraft, zipcraft  # noqa: E402
 from tests.corpus import hostile  # noqa: E402
 
 FIXED_TIME = time.mktime((2024, 4, 1, 9, 0, 0, 0, 0, -1))
@@ -52,7 +52,8 @@ HEAD = (
 @dataclass(frozen=True)
 class Entry:
     """One corpus file: what it is, and the class of answer inspection must give it:
-    ok, corrupt, limit, encrypted or unsupported (the worst unscannable reason found)."""
+    ok, corrupt, limit, encrypted, unsupported or ambiguous (the worst unscannable reason
+    found)."""
 
     name: str
     what: str
@@ -247,7 +248,11 @@ def _bare_cr() -> bytes:
     return multipart([attachment("l.csv", CSV, "text/csv")]).replace(b"\r\n", b"\r")
 
 
-@entry("ambiguous-cte.eml", "two Content-Transfer-Encoding headers and one unknown encoding", "ok")
+@entry(
+    "ambiguous-cte.eml",
+    "two Content-Transfer-Encoding headers and one unknown encoding (held)",
+    "ambiguous",
+)
 def _cte() -> bytes:
     return multipart(
         [
@@ -258,6 +263,182 @@ def _cte() -> bytes:
     )
 
 
+def _csv_part(name: str = "list.csv") -> bytes:
+    return attachment(name, CSV, "text/csv")
+
+
+@entry(
+    "two-content-types.eml",
+    "a part declared text/plain, then multipart holding a list: ambiguous (held)",
+    "ambiguous",
+)
+def _two_content_types() -> bytes:
+    inner = b"--in\r\n" + _csv_part() + b"\r\n--in--"
+    return multipart(
+        [
+            b'Content-Type: text/plain\r\nContent-Type: multipart/mixed; boundary="in"\r\n\r\n'
+            + inner
+        ]
+    )
+
+
+@entry(
+    "two-boundaries.eml",
+    "Content-Type naming boundary twice (plain and RFC 2231): ambiguous (held)",
+    "ambiguous",
+)
+def _two_boundaries() -> bytes:
+    return multipart([_csv_part()]).replace(
+        b'boundary="b1"', b"boundary=\"b1\"; boundary*=us-ascii''decoy"
+    )
+
+
+@entry(
+    "not-base64.eml",
+    "a CSV declared base64 but sent as plain text: ambiguous, read both ways (held)",
+    "ambiguous",
+)
+def _not_base64() -> bytes:
+    return multipart(
+        [
+            b'Content-Type: text/csv; name="list.csv"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+            + CSV
+        ]
+    )
+
+
+@entry(
+    "encoded-multipart.eml",
+    "a multipart sent base64 (RFC 2045 forbids it): ambiguous, decoded and read (held)",
+    "ambiguous",
+)
+def _encoded_multipart() -> bytes:
+    inner = b"--in\r\n" + _csv_part() + b"\r\n--in--\r\n"
+    return multipart(
+        [
+            b'Content-Type: multipart/mixed; boundary="in"\r\n'
+            b"Content-Transfer-Encoding: base64\r\n\r\n"
+            + base64.encodebytes(inner).replace(b"\n", b"\r\n")
+        ]
+    )
+
+
+@entry(
+    "rfc822-base64.eml",
+    "a forwarded message sent base64: ambiguous, its list found (held)",
+    "ambiguous",
+)
+def _rfc822_base64() -> bytes:
+    forwarded = multipart([b"Content-Type: text/plain\r\n\r\nFYI", _csv_part()], b"fw")
+    return multipart(
+        [
+            b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n"
+            b'Content-Disposition: attachment; filename="fwd.eml"\r\n\r\n'
+            + base64.encodebytes(forwarded).replace(b"\n", b"\r\n")
+        ]
+    )
+
+
+@entry(
+    "message-partial.eml",
+    "message/partial, fragment 1 of 2 (mail programs may join fragments): ambiguous (held)",
+    "ambiguous",
+)
+def _partial() -> bytes:
+    whole = multipart([_csv_part()], b"whole")
+    return multipart(
+        [
+            b'Content-Type: message/partial; id="frag@corp.example"; number=1; total=2\r\n\r\n'
+            + whole[: len(whole) // 2]
+        ]
+    )
+
+
+def _folded(value: bytes, width: int = 72) -> bytes:
+    """A long header value folded (CRLF and a space) every ``width`` bytes, so that every line
+    stays within RFC 5322's limit and the next hop takes it."""
+    return b"\r\n ".join(value[i : i + width] for i in range(0, len(value), width))
+
+
+@entry("group-bomb.eml", "To: 5,000 address groups nested in each other (passed)", "ok")
+def _group_bomb() -> bytes:
+    groups = _folded(b"g: " * 5000 + b"someone@outside.example" + b";" * 5000)
+    return HEAD.replace(b"To: someone@outside.example", b"To: " + groups) + b"\r\nbody\r\n"
+
+
+@entry("comment-bomb.eml", "Cc: 5,000 comments nested in each other (passed)", "ok")
+def _comment_bomb() -> bytes:
+    comments = _folded(b"(" * 5000 + b"c" + b")" * 5000)
+    cc = b"Cc: " + comments + b" someone@outside.example\r\n"
+    return HEAD + cc + b"\r\nbody\r\n"
+
+
+@entry(
+    "encoded-word-bomb.eml",
+    "To: 5,000 encoded words holding ':' before one address (passed)",
+    "ok",
+)
+def _encoded_word_bomb() -> bytes:
+    words = b"\r\n ".join([b"=?UTF-8?Q?=E5=B1=B1:?="] * 5000)
+    to = b"To: " + words + b" <someone@outside.example>"
+    return HEAD.replace(b"To: someone@outside.example", to) + b"\r\nbody\r\n"
+
+
+@entry(
+    "encoded-word-filename.eml",
+    "an attachment named by 5,000 encoded words (passed)",
+    "ok",
+)
+def _encoded_word_filename() -> bytes:
+    name = b"\r\n ".join([b"=?UTF-8?B?5pys?="] * 5000)
+    return multipart(
+        [
+            b"Content-Type: text/plain\r\n"
+            b'Content-Disposition: attachment; filename="' + name + b'.txt"\r\n\r\nhello'
+        ]
+    )
+
+
+@entry(
+    "parameter-bomb.eml",
+    "Content-Type with 80,000 parameters (the email package's parser is quadratic) (held)",
+    "limit",
+)
+def _parameter_bomb() -> bytes:
+    bomb = _folded(b"; a" * 80_000)
+    return multipart([_csv_part()]).replace(b'boundary="b1"', b'boundary="b1"' + bomb, 1)
+
+
+_REPORT_TEXT = b"Content-Type: text/plain\r\n\r\nYour message could not be delivered."
+_DELIVERY_STATUS = (
+    b"Content-Type: message/delivery-status\r\n\r\n"
+    b"Reporting-MTA: dns; mta.corp.example\r\n\r\n"
+    b"Final-Recipient: rfc822; someone@outside.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    b"Diagnostic-Code: smtp; 550 5.1.1 <someone@outside.example>: User unknown"
+)
+
+
+def _report(returned: bytes) -> bytes:
+    return multipart([_REPORT_TEXT, _DELIVERY_STATUS, returned], b"rep").replace(
+        b"multipart/mixed", b"multipart/report; report-type=delivery-status", 1
+    )
+
+
+@entry("delivery-report.eml", "an RFC 3464 report with the headers returned (passed)", "ok")
+def _delivery_report() -> bytes:
+    returned = HEAD + b'Content-Type: multipart/mixed; boundary="x"\r\n'
+    return _report(b"Content-Type: text/rfc822-headers\r\n\r\n" + returned)
+
+
+@entry(
+    "delivery-report-returned.eml",
+    "an RFC 3464 report returning the message and its list (held)",
+    "ok",
+)
+def _delivery_report_returned() -> bytes:
+    return _report(b"Content-Type: message/rfc822\r\n\r\n" + multipart([_csv_part()]))
+
+
 # --- workbooks -------------------------------------------------------------------------------
 
 entry("truncated.xlsx", "first half of an xlsx", "corrupt")(hostile.truncated)
@@ -266,12 +447,98 @@ entry("damaged-deflate.xlsx", "bytes flipped inside the deflated sheet", "corrup
 )
 entry("not-xml-sheet.xlsx", "sheet part full of binary junk", "ok")(hostile.not_xml_sheet)
 entry("billion-laughs.xlsx", "nested XML entities in the sheet", "corrupt")(hostile.billion_laughs)
-entry("far-cell.xlsx", "cells A1 and XFD1048576 (calamine aborts unguarded)", "limit")(
+entry("far-cell.xlsx", "cells A1 and XFD1048576 (calamine aborts unguarded): compacted", "ok")(
     hostile.far_cell
 )
-entry("wide-and-tall.xlsx", "cells A1, XFD1, A3000: 49 M cells of area", "limit")(
+entry("wide-and-tall.xlsx", "cells A1, XFD1, A3000: 49 M cells of area, compacted", "ok")(
     hostile.wide_and_tall
 )
+entry("implicit-columns.xlsx", "20,000 cells without references in row 90,000: compacted", "ok")(
+    hostile.implicit_columns
+)
+entry("diagonal.xlsx", "3,000 cells down a diagonal: 9 M cells even compacted", "limit")(
+    hostile.diagonal
+)
+entry("macro-sheet.xlsx", "an Excel 4.0 macro sheet beside a worksheet", "ok")(
+    lambda: packagecraft.macro_sheet(hostile.small_xlsx(), [("氏名", "電話番号")] * 3)
+)
+
+
+@entry("two-main-parts.xlsx", "_rels/.rels declares two officeDocument parts", "ambiguous")
+def _two_main_parts() -> bytes:
+    return packagecraft.edit(
+        hostile.small_xlsx(),
+        "_rels/.rels",
+        lambda xml: xml.replace(
+            b"</Relationships>",
+            b'<Relationship Id="rIdX" Type="http://schemas.openxmlformats.org/officeDocument/'
+            b'2006/relationships/officeDocument" Target="xl/other.xml"/></Relationships>',
+        ),
+    )
+
+
+entry("sheet-outside-package.xlsx", "a sheet relationship targets ../../etc/passwd", "corrupt")(
+    lambda: packagecraft.retarget(
+        hostile.small_xlsx(),
+        "xl/_rels/workbook.xml.rels",
+        "/xl/worksheets/sheet1.xml",
+        "../../../etc/passwd",
+    )
+)
+
+
+def _docx_with_body(body: bytes) -> bytes:
+    return packagecraft.edit(
+        packagecraft.write(
+            [
+                ("[Content_Types].xml", DOCX_TYPES),
+                ("_rels/.rels", DOCX_RELS),
+                ("word/document.xml", b""),
+            ]
+        ),
+        "word/document.xml",
+        lambda _: body,
+    )
+
+
+DOCX_TYPES = (
+    b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    b'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+    b'relationships+xml"/><Override PartName="/word/document.xml" ContentType="application/'
+    b'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
+)
+DOCX_RELS = (
+    b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    b'relationships/officeDocument" Target="word/document.xml"/></Relationships>'
+)
+W = b'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+@entry("billion-laughs.docx", "nested XML entities in the document body: refused", "corrupt")
+def _docx_laughs() -> bytes:
+    entities = b'<!ENTITY lol "lol">'
+    for level in range(1, 10):
+        refs = b"".join(f"&lol{'' if level == 1 else level - 1};".encode() for _ in range(10))
+        entities += f'<!ENTITY lol{level} "'.encode() + refs + b'">'
+    return _docx_with_body(
+        b"<!DOCTYPE w:document [" + entities + b"]><w:document " + W + b"><w:body><w:p><w:r>"
+        b"<w:t>&lol9;</w:t></w:r></w:p></w:body></w:document>"
+    )
+
+
+@entry("deep-nesting.docx", "document body nested 20,000 elements deep", "corrupt")
+def _docx_deep() -> bytes:
+    return _docx_with_body(
+        b"<w:document "
+        + W
+        + b"><w:body>"
+        + b"<w:p>" * 20_000
+        + b"</w:p>" * 20_000
+        + b"</w:body></w:document>"
+    )
+
+
 entry("shared-strings-count.xlsx", "sharedStrings declaring 4 billion entries", "limit")(
     hostile.shared_strings_count
 )
@@ -284,8 +551,11 @@ entry("inflating-sheet.xlsx", "sheet XML inflating to 40 MiB of padding (ratio b
 entry("encrypted.xlsx", "password-protected xlsx (EncryptedPackage)", "encrypted")(
     hostile.encrypted_xlsx
 )
-entry("repeat-bomb.ods", "one ODS cell repeated 60,000 x 1,000 times", "limit")(
+entry("repeat-bomb.ods", "one ODS value cell repeated 60,000 x 1,000 times", "limit")(
     hostile.ods_repeat_bomb
+)
+entry("sparse-repeats.ods", "two ODS cells with 60,000 x 1,000 empty ones between", "ok")(
+    hostile.ods_sparse_repeats
 )
 entry("trailing-empty-rows.ods", "what LibreOffice writes: a million empty rows", "ok")(
     hostile.ods_trailing_empty_rows
@@ -331,13 +601,13 @@ def _libreoffice_xls() -> bytes:
         return target.read_bytes()
 
 
-entry("far-cell.xls", "xls LabelSst cell moved to row 65,000, column 65,535", "limit")(
+entry("far-cell.xls", "xls LabelSst cell moved to row 65,000, column 65,535: compacted", "ok")(
     lambda: hostile.xls_far_cell(_libreoffice_xls())
 )
 entry("sst-count.xls", "xls shared-string table declaring 2^31 entries", "limit")(
     lambda: hostile.xls_sst_count(_libreoffice_xls())
 )
-entry("inverted-dimensions.xls", "xls DIMENSIONS with last row before first", "limit")(
+entry("inverted-dimensions.xls", "xls DIMENSIONS with last row before first: reset", "ok")(
     lambda: hostile.xls_inverted_dimensions(_libreoffice_xls())
 )
 
@@ -712,7 +982,7 @@ def main() -> None:
     header = (
         "# The hostile corpus: one entry per file, written by make.py (do not edit by hand).\n"
         "# expect: the class of answer inspection must give (ok, corrupt, limit, encrypted,\n"
-        "#   unsupported: the worst unscannable reason among the findings).\n"
+        "#   unsupported, ambiguous: the worst unscannable reason among the findings).\n"
         "# smtp: the reply through a proxy running the default policy (.eml files are sent as\n"
         "#   they are; other files as a base64 attachment of a plain message).\n"
     )

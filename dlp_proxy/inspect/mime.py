@@ -208,7 +208,8 @@ class _Walker:
     ) -> Iterator[Part]:
         """An attached message: its record (carrying any ambiguity of the part), then its
         parts. One sent base64 or quoted-printable (RFC 2046 forbids it; the email package
-        reads the encoded text as the message) is decoded and walked."""
+        reads the encoded text as the message) is decoded and walked: a program that does not
+        decode it shows encoded text, so the decoded reading is the one to inspect."""
         problems = [*_ambiguities(entity, place), *also]
         payload = _payload(entity)
         if isinstance(payload, list):
@@ -217,8 +218,9 @@ class _Walker:
             inner = [_parse(_raw_payload(entity))]
         encoding = _encodings(entity)[0]
         damage = None
-        if encoding not in IDENTITY_ENCODINGS:
+        if encoding not in STANDARD_ENCODINGS:
             problems.append(_encoded_container(content_type, encoding))
+        elif encoding not in IDENTITY_ENCODINGS:
             text = _message_text(inner[0]) if len(inner) == 1 else None
             if text is not None and encoding in STANDARD_ENCODINGS:
                 decoded, damage = _decode(text, encoding)
@@ -247,11 +249,12 @@ class _Walker:
         payload = _payload(entity)
         decoded: Message | None = None
         damage = None
-        if encoding not in IDENTITY_ENCODINGS:
+        if encoding not in STANDARD_ENCODINGS:
             problems.append(_encoded_container(content_type, encoding))
-            if isinstance(payload, str) and encoding in STANDARD_ENCODINGS:
-                data, damage = _decode(_raw_payload(entity), encoding)
-                decoded = _parse(_field_bytes(entity, "content-type") + b"\r\n" + data)
+        elif encoding not in IDENTITY_ENCODINGS and isinstance(payload, str):
+            # Encoded, against RFC 2045 6.4: only a program that decodes it sees its parts.
+            data, damage = _decode(_raw_payload(entity), encoding)
+            decoded = _parse(_field_bytes(entity, "content-type") + b"\r\n" + data)
         if problems:
             yield Part(
                 place.record,
@@ -552,7 +555,6 @@ def _encoded_container(content_type: str, encoding: str) -> str:
     return (
         f"{kind} with Content-Transfer-Encoding {_shown(encoding, 30)} ({rule} allows only "
         "7bit, 8bit or binary): mail programs differ"
-        + ("; read decoded" if encoding in STANDARD_ENCODINGS else "")
     )
 
 

@@ -604,11 +604,11 @@ def _read_rtf(item: Item, data: bytes) -> None:
         item.budget.spend(len(found.data))
         if found.class_name.lower() == "package":
             try:
-                embedded = rtf.package(found.data)
+                inner, data = oleobjects.packaged(found.data)
             except Unscannable as problem:
                 item.member(Member(name=name, data=None, problem=problem))
                 continue
-            item.file(f"{name}/{embedded.name}" if embedded.name else name, embedded.data)
+            item.file(f"{name}/{inner}", data)
         else:
             item.file(name, found.data)
 

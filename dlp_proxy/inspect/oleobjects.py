@@ -167,6 +167,16 @@ def native(stream: bytes) -> tuple[str, bytes]:
     return packaged if packaged is not None else ("Ole10Native", body)
 
 
+def packaged(body: bytes) -> tuple[str, bytes]:
+    """(file name, data) of Windows Packager native data: an OLE1 ``Package`` object (in RTF)
+    or the body of an ``\x01Ole10Native`` stream. Unscannable("corrupt") when it does not
+    hold together."""
+    found = _packager(body)
+    if found is None:
+        raise Unscannable("corrupt", "OLE Package object unreadable")
+    return found
+
+
 def _packager(body: bytes) -> tuple[str, bytes] | None:
     """(file name, data) from the Packager's header, or None when ``body`` is not one."""
     if len(body) < 2 or body[:2] != b"\x02\x00":

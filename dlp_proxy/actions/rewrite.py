@@ -12,7 +12,7 @@ from typing import Literal
 
 from dlp_proxy.actions import mimetree
 from dlp_proxy.actions.mimetree import Entity, Field
-from dlp_proxy.inspect.recipients import MAX_EXACT, mailboxes
+from dlp_proxy.inspect.recipients import MAX_EXACT, comment_end, mailboxes, quoted_end
 
 Signature = Literal["smime", "pgp"]
 
@@ -226,9 +226,9 @@ def _scan(value: bytes) -> Iterator[tuple[int, bytes]]:
     while index < len(value):
         char = value[index : index + 1]
         if char == b'"':
-            index = _skip_quoted(value, index)
+            index = quoted_end(value, index)
         elif char == b"(":
-            index = _skip_comment(value, index)
+            index = comment_end(value, index)
         elif char == b"\x1b" and not _JIS_BACK.match(value, index):
             back = _JIS_BACK.search(value, index + 1)
             index = back.end() if back else len(value)
@@ -270,35 +270,6 @@ def _split(value: bytes) -> list[_Item]:
             start = index + 1
     close(len(value))
     return items
-
-
-def _skip_quoted(value: bytes, index: int) -> int:
-    index += 1
-    while index < len(value):
-        if value[index : index + 1] == b"\\":
-            index += 2
-        elif value[index : index + 1] == b'"':
-            return index + 1
-        else:
-            index += 1
-    return len(value)
-
-
-def _skip_comment(value: bytes, index: int) -> int:
-    depth = 0
-    while index < len(value):
-        char = value[index : index + 1]
-        if char == b"\\":
-            index += 2
-            continue
-        if char == b"(":
-            depth += 1
-        elif char == b")":
-            depth -= 1
-            if depth == 0:
-                return index + 1
-        index += 1
-    return len(value)
 
 
 def _fold(name: bytes, pieces: list[bytes], eol: bytes) -> bytes:

@@ -109,7 +109,7 @@ class _Cursor:
             found = _CELL_REF.match(reference)
             if found is None:
                 raise Unscannable("corrupt", "cell reference that is not a cell reference")
-            position = (int(found.group(2)) - 1, _column(found.group(1)))
+            position = (int(found.group(2)) - 1, column_number(found.group(1)) - 1)
         self.column = position[1] + 1
         return position
 
@@ -163,7 +163,7 @@ def _rewritten_rows(
                 continue
             row, column = cursor.cell(cell)
             if len(cell):
-                cell.set("r", f"{_letters(column_map[column] + 1)}{row_map[row] + 1}")
+                cell.set("r", f"{column_letters(column_map[column] + 1)}{row_map[row] + 1}")
                 kept.append(row_map[row])
             else:
                 element.remove(cell)
@@ -202,14 +202,17 @@ def _number(text: str, what: str) -> int:
     return int(text)
 
 
-def _column(letters: str) -> int:
+def column_number(letters: str | bytes) -> int:
+    """Spreadsheet column letters as a 1-based number (A -> 1, AA -> 27), any case."""
+    text = letters.decode("ascii", "replace") if isinstance(letters, bytes) else letters
     number = 0
-    for char in letters.upper():
+    for char in text.upper():
         number = number * 26 + ord(char) - 64
-    return number - 1
+    return number
 
 
-def _letters(number: int) -> str:
+def column_letters(number: int) -> str:
+    """A 1-based column number as spreadsheet letters (1 -> A, 27 -> AA)."""
     text = ""
     while number:
         number, remainder = divmod(number - 1, 26)

@@ -561,14 +561,16 @@ def _extent(buffer: bytes) -> tuple[int, int]:
     for letters, digits in _REF.findall(buffer):
         rows = max(rows, int(digits))
         if letters:
-            columns = max(columns, _column_number(letters))
+            columns = max(columns, compact.column_number(letters))
     return rows, columns
 
 
 def _beyond(rows: int, columns: int) -> re.Pattern[bytes]:
     """A pattern for references past row ``rows`` or column ``columns``."""
     letters = (
-        _greater(_column_letters(columns), "ABCDEFGHIJKLMNOPQRSTUVWXYZ") if columns else "[A-Z]+"
+        _greater(compact.column_letters(columns), "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        if columns
+        else "[A-Z]+"
     )
     digits = _greater(str(rows), "0123456789")
     return re.compile(f'r="(?:(?:{letters})\\d|[A-Z]{{0,3}}(?:{digits})")'.encode())
@@ -584,21 +586,6 @@ def _greater(text: str, alphabet: str) -> str:
             rest = len(text) - i - 1
             parts.append(f"{text[:i]}[{higher[0]}-{higher[-1]}]{span}{{{rest}}}")
     return "|".join(parts)
-
-
-def _column_letters(number: int) -> str:
-    letters = ""
-    while number:
-        number, remainder = divmod(number - 1, 26)
-        letters = chr(65 + remainder) + letters
-    return letters
-
-
-def _column_number(letters: bytes) -> int:
-    number = 0
-    for byte in letters:
-        number = number * 26 + byte - 64
-    return number
 
 
 def _head(archive: zipfile.ZipFile, member: zipfile.ZipInfo, size: int = 4096) -> bytes:

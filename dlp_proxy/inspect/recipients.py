@@ -195,7 +195,7 @@ def _mailboxes(value: bytes) -> list[bytes]:
             continue
         char = value[index : index + 1]
         if char == b"(":
-            index = _comment_end(value, index)
+            index = comment_end(value, index)
             state.text(b" ")
             continue
         index += 1
@@ -253,7 +253,7 @@ def _token_end(value: bytes, index: int) -> int:
     ``index``; ``index`` itself when none starts there."""
     char = value[index : index + 1]
     if char == b'"':
-        return _quoted_end(value, index)
+        return quoted_end(value, index)
     if char == b"[":
         close = value.find(b"]", index)
         return len(value) if close < 0 else close + 1
@@ -266,7 +266,8 @@ def _token_end(value: bytes, index: int) -> int:
     return index
 
 
-def _quoted_end(value: bytes, index: int) -> int:
+def quoted_end(value: bytes, index: int) -> int:
+    """Where the quoted string starting at ``index`` ends (after its closing quote)."""
     index += 1
     while index < len(value):
         char = value[index : index + 1]
@@ -279,7 +280,8 @@ def _quoted_end(value: bytes, index: int) -> int:
     return len(value)
 
 
-def _comment_end(value: bytes, index: int) -> int:
+def comment_end(value: bytes, index: int) -> int:
+    """Where the (nested) comment starting at ``index`` ends, counting depth, not recursing."""
     depth = 0
     while index < len(value):
         char = value[index : index + 1]

@@ -30,7 +30,7 @@ from dlp_proxy.envelope import Client, Envelope
 from dlp_proxy.policy.load import Policy, load_policy
 from dlp_proxy.scanner import Scanner
 from tests import carriers, cfb, fuzzjobs, markupcorpus
-from tests.builders import customers
+from tests.builders import customers, pdf_bytes
 from tests.corpus import hostile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,6 +232,11 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "carrier": carrier_seeds(csv, xlsx),
         "markup": markup,
         "document": _documents(xlsx, csv),
+        "pdf": {
+            "text.pdf": pdf_bytes(["Name, Phone, Email", "Taro Yamada, 090-1234-5678, t@ex.jp"]),
+            "scan.pdf": pdf_bytes(image=True),
+            "files.pdf": pdf_bytes(attachments=[("list.csv", csv), ("b.xlsx", xlsx)]),
+        },
     }
 
 
@@ -650,6 +655,7 @@ STEPS: dict[str, Callable[[], st.SearchStrategy[Callable[[bytes], bytes]]]] = {
     "carrier": byte_steps,
     "markup": byte_steps,
     "document": lambda: st.one_of(byte_steps(), zip_steps(), zip_steps()),
+    "pdf": byte_steps,
 }
 
 

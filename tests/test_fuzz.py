@@ -91,6 +91,14 @@ def test_markup_files(harness: Harness, case: Case) -> None:
     check(harness, outcome, case)
 
 
+@FUZZ
+@given(case=fuzzing.cases("pdf"))
+def test_pdf_files(harness: Harness, case: Case) -> None:
+    """PDFs (text, a scanned page, embedded files) mutated: PDFium in a real scanner process."""
+    outcome = harness.run(case.data, fuzzing.file_job(case.seed), "pdf")
+    check(harness, outcome, case)
+
+
 def test_an_abort_in_the_scanner_is_a_failure_not_a_lost_run(harness: Harness) -> None:
     """The property can fail: calamine aborting on a far cell is reported, and the next input
     is still answered by a fresh scanner process."""

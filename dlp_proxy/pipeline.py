@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
+import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,9 +23,11 @@ from dlp_proxy.policy.store import PolicyStore
 from dlp_proxy.quarantine.records import HeldMessage, NewHold
 from dlp_proxy.quarantine.store import Quarantine, utcnow
 from dlp_proxy.relay import Transaction
-from dlp_proxy.scanner import Scanner, Verdict
+from dlp_proxy.scanner import Scanner, Verdict, unread_job
 
 log = logging.getLogger("dlp_proxy.pipeline")
+# How many messages whose inspection did not finish are remembered (per SMTP process).
+UNFINISHED_KEPT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,8 @@ class Pipeline:
         self._quarantine = quarantine
         self._deadline = deadline
         self._on_held = on_held
+        # Digests of messages whose inspection did not finish, oldest first.
+        self._unfinished: OrderedDict[bytes, str] = OrderedDict()
 
     async def process(
         self, envelope: Envelope, content: bytes, transaction: Transaction, *, trace: bytes
@@ -64,12 +71,37 @@ class Pipeline:
         loaded = self._policies.current
         try:
             async with asyncio.timeout(self._deadline):
-                verdict = await self._scanner.run(content, envelope, loaded.policy)
+                verdict = await self._verdict(envelope, content, loaded)
                 message = _Message(envelope, content, trace, loaded, verdict)
                 outcome = await self._act(message, transaction)
         except TimeoutError as exc:
             raise errors.InspectionTimeout(f"not handled within {self._deadline:g}s") from exc
         return outcome
+
+    async def _verdict(self, envelope: Envelope, content: bytes, loaded: LoadedPolicy) -> Verdict:
+        """The scanner's verdict. A message whose inspection did not finish (timed out, killed
+        its scanner, raised) gets 451 once; when the same bytes come back, it is decided as one
+        unscannable file, so the policy decides (the shipped one holds it for outside
+        recipients) instead of a 451 that would come back until the sender's server gives up."""
+        key = hashlib.blake2b(content, digest_size=16).digest()
+        earlier = self._unfinished.get(key)
+        if earlier is not None:
+            log.warning(
+                "inspection did not finish on an earlier try: decided without it",
+                extra={"id": envelope.message_id, "error": earlier},
+            )
+            why = f"inspection did not finish on an earlier try ({earlier})"
+            job = functools.partial(unread_job, why=why)
+            value = await self._scanner.run_job(content, envelope, loaded.policy, job)
+            assert isinstance(value, Verdict)
+            return value
+        try:
+            return await self._scanner.run(content, envelope, loaded.policy)
+        except (errors.InspectionTimeout, errors.InspectionFailed) as exc:
+            self._unfinished[key] = str(exc)[:200]
+            while len(self._unfinished) > UNFINISHED_KEPT:
+                self._unfinished.popitem(last=False)
+            raise
 
     async def _act(self, message: _Message, transaction: Transaction) -> Outcome:
         verdict = message.verdict

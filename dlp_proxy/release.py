@@ -8,6 +8,7 @@ import functools
 import logging
 import os
 import socket
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from dlp_proxy.policy.store import PolicyStore
 from dlp_proxy.quarantine.records import HeldMessage
 from dlp_proxy.quarantine.store import Quarantine
 from dlp_proxy.relay import Delivery
-from dlp_proxy.scanner import Scanner, Verdict, release_job
+from dlp_proxy.scanner import UNREAD, Scanner, Verdict, release_job, unread_job
 
 log = logging.getLogger("dlp_proxy.release")
 
@@ -159,7 +160,11 @@ class QueueWorker:
         )
         release = held.summary.get("release") or {}
         changes = Changes.from_json(release) if not release.get("problem") else Changes()
-        job = functools.partial(release_job, changes=changes, limits=self._settings.limits)
+        job: Callable[..., object] = functools.partial(
+            release_job, changes=changes, limits=self._settings.limits
+        )
+        if release.get("problem") == UNREAD:  # its inspection never finished: not again
+            job = functools.partial(unread_job, why="held without inspection, then approved")
         verdict = await self._scanner.run_job(raw, envelope, loaded.policy, job)
         assert isinstance(verdict, Verdict)
         content, notes = raw, []

@@ -24,7 +24,7 @@ from dlp_proxy import errors
 from dlp_proxy.actions.apply import MODIFYING, Changes, Modified, modify
 from dlp_proxy.decide import Decision, Facts, cannot_modify, decide
 from dlp_proxy.envelope import Envelope
-from dlp_proxy.inspect import DEFAULT_LIMITS, Inspection, Limits, inspect_message
+from dlp_proxy.inspect import DEFAULT_LIMITS, Attachment, Inspection, Limits, inspect_message
 from dlp_proxy.inspect.recipients import Recipients, analyse
 from dlp_proxy.inspect.vocabulary import Vocabulary
 from dlp_proxy.policy.load import Policy
@@ -92,6 +92,35 @@ def evaluate(
             # Held: only whether it can be changed matters now; release changes it for real.
             modified = Modified(b"", problem=modified.problem)
     return Verdict(inspection, recipients, decision, time.perf_counter() - started, modified)
+
+
+# The release problem recorded for held mail that was never inspected: release delivers it
+# as it is (release.py), never asking a scanner to inspect it again.
+UNREAD = "it could not be inspected"
+
+
+def unread_job(raw: bytes, envelope: Envelope, policy: Policy, *, why: str) -> Verdict:
+    """For a message whose inspection did not finish before (the scanner timed out, died or
+    raised on these bytes): the message is one unscannable file, recipients and the decision
+    as always, so the policy decides instead of a 451 that would come back for ever."""
+    started = time.perf_counter()
+    unread = Attachment(path="message", type="eml", size=len(raw), unscannable="limit", detail=why)
+    headers = BytesHeaderParser(policy=compat32).parsebytes(header_section(raw))
+    recipients = analyse(
+        headers,
+        envelope_from=envelope.mail_from,
+        envelope_to=envelope.rcpt_tos,
+        internal=policy.internal,
+    )
+    decision = decide(policy, Facts((unread,), recipients, envelope.sender))
+    modified = None
+    if decision.action in MODIFYING:
+        decision = cannot_modify(decision, policy.config.unmodifiable, UNREAD)
+    if decision.action == "hold":
+        modified = Modified(b"", problem=UNREAD)
+    return Verdict(
+        Inspection((unread,)), recipients, decision, time.perf_counter() - started, modified
+    )
 
 
 def release_job(

@@ -12,6 +12,7 @@ import aiosmtplib
 import pytest
 
 from dlp_proxy.errors import StartupError
+from tests import jobs
 from tests.builders import csv_bytes, customers
 from tests.conftest import ProxyFactory, Sink, via_proxy
 from tests.test_mime import (
@@ -339,3 +340,38 @@ async def test_delivery_reports_pass_and_a_returned_list_is_held(
     )
     replies = await replies_to(proxy.address, {"headers": headers_only, "returned": returned})
     assert replies == {"headers": "queued", "returned": "held"}
+
+
+async def test_a_message_whose_inspection_never_finishes_is_decided_on_its_retry(
+    start_proxy: ProxyFactory, sink: Sink, shipped: Path
+) -> None:
+    """A scan that hangs (or kills its scanner) gets 451 once; when the sender's server sends
+    the same bytes again, the message is one unscannable file and the policy decides: held
+    for an outside recipient, delivered to a colleague, never 451 for ever. Approved, the
+    held one is released as it is, without another scan."""
+    proxy = await start_proxy(
+        next_hop=via_proxy(sink), policy_dir=shipped, job=jobs.on_marker, scan_timeout=1
+    )
+    stuck = message(extra="X-Test-Do: hang\r\n")
+    outside = [await replies_to(proxy.address, {"m": stuck}) for _ in range(2)]
+    assert outside[0]["m"].startswith("451 4.3.0") and outside[1] == {"m": "held"}
+    dying = message(extra="X-Test-Do: die\r\n", subject="inside")
+    inside = [
+        await replies_to(proxy.address, {"m": dying}, rcpts=("colleague@corp.example",))
+        for _ in range(2)
+    ]
+    assert inside[0]["m"].startswith("451 4.3.0") and inside[1] == {"m": "queued"}
+    assert [m.rcpt_tos for m in sink.messages] == [["colleague@corp.example"]]
+    assert proxy.quarantine is not None and proxy.queue is not None
+    [held] = await proxy.quarantine.list(state="held")
+    [attachment] = held.summary["attachments"]
+    assert (attachment["path"], attachment["unscannable"]) == ("message", "limit")
+    await proxy.quarantine.approve(
+        held.id, actor="admin@corp.example", comment="ok", via="test", admin=True
+    )
+    proxy.queue.wake()
+    async with asyncio.timeout(30):
+        while len([m for m in sink.messages if m.mail_from == SENDER]) < 2:
+            await asyncio.sleep(0.05)
+    released = [m for m in sink.messages if m.rcpt_tos == [OUTSIDE]]
+    assert len(released) == 1 and released[0].content.endswith(stuck)

@@ -214,6 +214,23 @@ _SIGNATURES: tuple[tuple[bytes, FileType], ...] = (
     (b"{\\rtf", FileType("rtf", "rtf")),
     (b"\x78\x9f\x3e\x22", FileType("tnef", "tnef")),
 )
+# The first bytes of every signature checked at offset 0 (and of DER, and of OpenPGP packets):
+# data starting with any other byte skips those checks.
+_SIGNATURE_STARTS = frozenset(
+    bytes((magic[0],))
+    for magic in (
+        *_ZIP,
+        _OLE,
+        *(magic for magic, _ in _SIGNATURES),
+        *UNSUPPORTED_ARCHIVES,
+        *_EXECUTABLES,
+        *_MEDIA,
+        b"RIFF",
+        b"BM",
+        b"\x30",  # DER (CMS)
+        *(bytes((byte,)) for byte in range(0x80, 0x100)),  # OpenPGP packets, MPEG audio
+    )
+)
 
 
 def hint_from_name(name: str | None) -> str | None:
@@ -328,6 +345,10 @@ def _media(data: bytes, found: FileType, hinted: list[str]) -> FileType:
 
 def binary_type(data: bytes) -> FileType | None:
     """The type of a file with a binary signature, or None for text and unknown bytes."""
+    if data[:1] not in _SIGNATURE_STARTS:
+        # No signature at offset 0 starts with this byte (mail text mostly): only the
+        # formats recognised further in remain.
+        return _tar_or_lzh(data) or _media_type(data)
     if data.startswith(_ZIP):
         return _zip_type(data)
     if data.startswith(_OLE):
@@ -346,11 +367,15 @@ def binary_type(data: bytes) -> FileType | None:
             if _is_zip_at_end(data):
                 return _zip_type(data)  # a self-extracting zip
             return FileType(kind, "other", Unscannable("unsupported", "executable program"))
+    return _tar_or_lzh(data) or _media_type(data)
+
+
+def _tar_or_lzh(data: bytes) -> FileType | None:
     if data[257:262] == b"ustar" or (len(data) >= 1024 and _is_old_tar(data)):
         return FileType("tar", "tar")
     if _LZH.match(data[:7]):
         return _unsupported("lzh")
-    return _media_type(data)
+    return None
 
 
 def _media_type(data: bytes) -> FileType | None:

@@ -54,6 +54,7 @@ _PARAMETER_FIELD = re.compile(
     re.IGNORECASE,
 )
 _PARAMETER_FIELD_LATER = re.compile(rb"[\r\n]" + _PARAMETER_FIELD.pattern, re.IGNORECASE)
+_CONTENT_FIELDS = frozenset({"content-type", "content-transfer-encoding", "content-disposition"})
 _BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/=]")
 _INNER_SPACE = re.compile(rb"(?<=[^\s])[ \t]+(?=[^\s])")
 _PADDING = re.compile(rb"=+")
@@ -115,6 +116,8 @@ def walk(raw: bytes, *, max_depth: int | None = None) -> Iterator[Part]:
 def oversized_fields(raw: bytes) -> str | None:
     """Why the email package cannot parse ``raw`` in time: its Content-Type and
     Content-Disposition fields (anywhere in it) too long for their many parameters."""
+    if raw.count(b";") * len(raw) <= MAX_PARAMETER_WORK:
+        return None  # the work below is at most semicolons x field length: within the bound
     first = _PARAMETER_FIELD.match(raw)
     matches = ([first] if first else []) + list(_PARAMETER_FIELD_LATER.finditer(raw))
     work = parameters = 0
@@ -420,11 +423,15 @@ def _ambiguities(entity: Message, place: _Place) -> list[str]:
     """What mail programs may read differently in this entity's header fields: one detail
     each, naming the field."""
     found: list[str] = []
+    fields: dict[str, list[str]] = {}
+    for key, value in entity.raw_items():
+        if key.lower() in _CONTENT_FIELDS:
+            fields.setdefault(key.lower(), []).append(str(value))
     for name in ("Content-Type", "Content-Transfer-Encoding"):
-        count = len(_fields(entity, name))
+        count = len(fields.get(name.lower(), ()))
         if count > 1:
             found.append(f"{count} {name} fields")
-    dispositions = {" ".join(v.lower().split()) for v in _fields(entity, "content-disposition")}
+    dispositions = {" ".join(v.lower().split()) for v in fields.get("content-disposition", ())}
     if len(dispositions) > 1:
         found.append(f"{len(dispositions)} different Content-Disposition fields")
     if _content_type(entity).startswith("multipart/"):
@@ -499,6 +506,8 @@ def _readings(entity: Message) -> list[tuple[bytes, Unscannable | None, str | No
                 readings += [(data, damage, why, how), (raw, None, why, "read as written")]
                 continue
             readings.append((data, damage, None, how))
+        elif encoding in IDENTITY_ENCODINGS:
+            readings.append((raw, None, None, how))  # what get_payload(decode=True) gives
         elif encoding in STANDARD_ENCODINGS:
             readings.append((*_decode_with(encoding, raw), None, how))
         else:

@@ -85,6 +85,7 @@ def test_explain_json_is_the_scan_entry_plus_rules_not_matched(
         "appi-reportable-volume",
         "personal-data-to-external",
         "unscannable-attachment-to-external",
+        "scanned-pdf-to-external",
     }
     appi = next(r for r in not_matched if r["name"] == "appi-reportable-volume")
     assert any(line.startswith("✗") for line in appi["why"])
@@ -110,4 +111,4 @@ def test_explain_refuses_a_broken_policy(tmp_path: Path, policy_dir: Path) -> No
         main, ["policy", "explain", "--policy-dir", str(policy_dir), str(eml)]
     )
     assert result.exit_code == 2
-    assert "zz.yaml:2: rules[4].reason: Field required" in result.output
+    assert "zz.yaml:2: rules[5].reason: Field required" in result.output

@@ -288,3 +288,22 @@ def test_pdf_text_embedded_files_and_scanned_pages(office_files: dict[str, bytes
     assert (printed.status, printed.read_as) == ("read", "text")
     [locked] = inspect_file(office_files["encrypted.pdf"], "locked.pdf")
     assert (locked.unscannable, locked.detail) == ("encrypted", "password-protected PDF")
+
+
+def test_the_shipped_policy_records_scanned_pdfs_and_holds_what_cannot_be_read() -> None:
+    """Image-only PDFs are recorded by a monitor rule (scanned invoices are everyday mail);
+    every other unscannable reason holds mail to an outside address."""
+    policy = load_policy(REPO / "policies").policy
+    envelope = Envelope("id", "a@example.jp", ("b@example.com",), Client("127.0.0.1"))
+    scanned = message(attachments=[(pdf_bytes(image=True), "application/pdf", "scan.pdf")])
+    verdict = evaluate(scanned.as_bytes(), envelope, policy)
+    [rule] = verdict.decision.rules
+    assert (rule.name, rule.mode, verdict.decision.action) == (
+        "scanned-pdf-to-external",
+        "monitor",
+        "pass",
+    )
+    blob = message(attachments=[(b"MZ\x90\x00" + bytes(64), "application/octet-stream", "x.exe")])
+    held = evaluate(blob.as_bytes(), envelope, policy)
+    assert [r.name for r in held.decision.rules] == ["unscannable-attachment-to-external"]
+    assert held.decision.action == "hold"

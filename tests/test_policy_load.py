@@ -44,6 +44,7 @@ def test_shipped_default_policy_is_valid() -> None:
         "personal-data-to-external",
         "many-visible-external-addresses",
         "unscannable-attachment-to-external",
+        "scanned-pdf-to-external",
     ]
     assert loaded.policy.config.mode == "enforce"
     assert len(loaded.policy.version) == 12

@@ -257,9 +257,11 @@ def read_ooxml(data: bytes, *, cap: int) -> Content:
     return content
 
 
-def embedded_parts(package: ooxml.Package) -> set[str]:
+def embedded_parts(package: ooxml.Package, problems: list[Unscannable]) -> set[str]:
     """The zip member names of the files embedded in a package: targets of OLE object,
-    package and altChunk relationships of any part, and anything in an ``embeddings`` folder."""
+    package and altChunk relationships of any part, and anything in an ``embeddings`` folder.
+    A relationships part or a target that cannot be read is added to ``problems``: what it
+    names may be an embedded file nobody read."""
     found: set[str] = set()
     for name in package.names():
         if "/_rels/" in f"/{name}" and name.endswith(".rels"):
@@ -267,8 +269,9 @@ def embedded_parts(package: ooxml.Package) -> set[str]:
             source = posixpath.join(posixpath.dirname(folder), rels[: -len(".rels")])
             try:
                 relationships = package.relationships(source)
-            except Unscannable:
-                continue  # a broken relationships part is reported where it matters
+            except Unscannable as problem:
+                problems.append(problem)
+                continue
             for relationship in relationships:
                 if relationship.kind in EMBEDDING_RELATIONSHIPS and relationship.target:
                     found.add(relationship.target)
@@ -278,7 +281,8 @@ def embedded_parts(package: ooxml.Package) -> set[str]:
     for name in found:
         try:
             info = package.info(name)
-        except Unscannable:
+        except Unscannable as problem:
+            problems.append(problem)
             continue
         if info is not None:
             members.add(info.filename)

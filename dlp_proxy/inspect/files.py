@@ -442,7 +442,8 @@ def _embedded(item: Item, data: bytes) -> None:
                 objects = documents.odf_objects(package, problems)
                 names: set[str] = set()
             else:
-                names, objects, problems = documents.embedded_parts(package), [], []
+                objects, problems = [], []
+                names = documents.embedded_parts(package, problems)
         if names:
             item.members(archives.zip_members(data, item.budget, only=names.__contains__))
         _objects(item, objects)

@@ -2,7 +2,10 @@
 
 Every input runs in a real scanner process (an abort or hang there fails the example instead
 of killing pytest) and must get a definite answer: findings, possibly unscannable, never an
-escaped exception or a catch-all hiding one, within the deadline and the memory bound.
+escaped exception or a catch-all hiding one, within the deadline and the memory bound. And
+the completeness property (docs/inspection.md): for mutations of real files, every file is
+read, not applicable, or unscannable with a known reason and a detail; never unread and
+reason-free, never left to the rule's backstop (``fuzzjobs.Outcome.unread``).
 Profiles: DLP_FUZZ_PROFILE=ci (default, derandomized) or long; DLP_FUZZ_EXAMPLES=N.
 See docs/hostile-input.md.
 """

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import bisect
 import io
+import itertools
 import re
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import olefile
 
@@ -38,6 +39,7 @@ class Content:
 
 
 Check = Callable[[], None]
+_Read = TypeVar("_Read")
 
 _OLE_ERRORS: Final = (OSError, ValueError, IndexError, KeyError, struct.error, TypeError)
 _CHECK_EVERY: Final = 1024
@@ -62,10 +64,11 @@ class _Lines:
         return "\n".join(self.lines)
 
 
-def _open(data: bytes) -> Any:
-    """The compound file; olefile raises on every defect it finds incorrect."""
+def _open(data: bytes, *, strict: bool = True) -> Any:
+    """The compound file; olefile raises on every defect it finds incorrect (``strict``)."""
+    defects = olefile.DEFECT_INCORRECT if strict else olefile.DEFECT_FATAL
     try:
-        return olefile.OleFileIO(io.BytesIO(data), raise_defects=olefile.DEFECT_INCORRECT)
+        return olefile.OleFileIO(io.BytesIO(data), raise_defects=defects)
     except MemoryError:
         raise Unscannable("limit", "OLE container too large to read") from None
     except Exception as exc:  # olefile reports structure problems with many exception types
@@ -80,7 +83,7 @@ def _stream(ole: Any, name: str, *, cap: int) -> bytes:
             raise Unscannable("corrupt", f"{name} stream missing")
         size = ole.get_size(name)
         if size > cap:
-            raise Unscannable("limit", f"{name} stream of {size:,} bytes, over {cap:,}")
+            raise Unscannable("corrupt", f"{name} stream of {size:,} bytes, more than the file")
         with ole.openstream(name) as stream:
             data: bytes = stream.read(size)
     except Unscannable:
@@ -165,10 +168,7 @@ def read_doc(data: bytes, *, cap: int, check: Check) -> Content:
     container or its FIB cannot be read, or the document is encrypted; damage past that is
     in ``problems`` with what could be read still read."""
     content = Content()
-    with _open(data) as ole:
-        word = _stream(ole, "WordDocument", cap=len(data))
-        fib = _fib(word)
-        table = _stream(ole, fib.table, cap=len(data))
+    (word, fib, table), data = _streams(data, _word_streams, content.problems)
     try:
         content.objects = oleobjects.embedded_storages(data, prefix="", under="ObjectPool")
     except Unscannable as problem:
@@ -187,6 +187,62 @@ def read_doc(data: bytes, *, cap: int, check: Check) -> Content:
         content.problems.append(problem)
     content.text = out.text
     return content
+
+
+def _streams(
+    data: bytes, read: Callable[[Any, int], _Read], problems: list[Unscannable]
+) -> tuple[_Read, bytes]:
+    """What ``read`` takes out of the compound file, and the file it was read from: a file cut
+    short whose directory is left is read on with its missing sectors as zeros (corrupt)."""
+    try:
+        with _open(data) as ole:
+            return read(ole, len(data)), data
+    except Unscannable as problem:
+        padded = _padded(data) if problem.reason == "corrupt" else None
+        if padded is None:
+            raise
+    with _open(padded, strict=False) as ole:
+        found = read(ole, len(padded))
+    missing = len(padded) - len(data)
+    problems.append(Unscannable("corrupt", f"file cut short ({missing:,} bytes missing)"))
+    return found, padded
+
+
+def _ppt_stream(ole: Any, cap: int) -> bytes:
+    return _stream(ole, "PowerPoint Document", cap=cap)
+
+
+def _word_streams(ole: Any, cap: int) -> tuple[bytes, _Fib, bytes]:
+    word = _stream(ole, "WordDocument", cap=cap)
+    fib = _fib(word)
+    return word, fib, _stream(ole, fib.table, cap=cap)
+
+
+def _padded(data: bytes) -> bytes | None:
+    """A compound file cut short, padded with zeros to the end of the last sector its FAT
+    uses (at most to twice its size); None when it was not cut short or has no FAT left."""
+    if len(data) < 512:
+        return None
+    (shift,) = struct.unpack_from("<H", data, 0x1E)
+    if shift not in (9, 12):
+        return None
+    size = 1 << shift
+    per_sector = size // 4
+    used = -1
+    # The FAT sectors the header lists (files up to ~7 MB need no more).
+    for number, sector in enumerate(struct.unpack_from("<109I", data, 0x4C)):
+        offset = (sector + 1) * size
+        if sector > olefile.MAXREGSECT or offset + size > len(data):
+            continue
+        entries = struct.unpack_from(f"<{per_sector}I", data, offset)
+        for index in range(per_sector - 1, -1, -1):
+            if entries[index] != olefile.FREESECT:
+                used = max(used, number * per_sector + index)
+                break
+    needed = (used + 2) * size
+    if needed <= len(data) or needed > 2 * len(data):
+        return None
+    return data + bytes(needed - len(data))
 
 
 def _fib(word: bytes) -> _Fib:
@@ -232,9 +288,8 @@ def _span(table: bytes, fc: int, lcb: int, what: str) -> bytes:
     return table[fc : fc + lcb]
 
 
-def _pieces(word: bytes, table: bytes, fib: _Fib, problems: list[Unscannable]) -> list[_Piece]:
-    """The piece table (Clx, PlcPcd): where each run of characters is stored."""
-    clx = _span(table, *fib.clx, "the piece table (Clx)")
+def _plc_pcd(clx: bytes) -> bytes:
+    """The piece table in a Clx, after the property groups (Prc) before it."""
     position = 0
     while True:
         if position >= len(clx):
@@ -250,14 +305,20 @@ def _pieces(word: bytes, table: bytes, fib: _Fib, problems: list[Unscannable]) -
             plc = clx[position + 5 : position + 5 + size]
             if len(plc) < size:
                 raise Unscannable("corrupt", "piece table runs past the Clx")
-            break
+            return plc
         else:
             raise Unscannable("corrupt", f"Clx entry of unknown type {kind}")
+
+
+def _pieces(word: bytes, table: bytes, fib: _Fib, problems: list[Unscannable]) -> list[_Piece]:
+    """The piece table (Clx, PlcPcd): where each run of characters is stored."""
+    plc = _plc_pcd(_span(table, *fib.clx, "the piece table (Clx)"))
     if len(plc) < 16 or (len(plc) - 4) % 12:
         raise Unscannable("corrupt", f"piece table of {len(plc)} bytes")
     count = (len(plc) - 4) // 12
     cps = struct.unpack_from(f"<{count + 1}I", plc, 0)
     pieces: list[_Piece] = []
+    stored = 0
     for index in range(count):
         start, end = cps[index], cps[index + 1]
         if end < start:
@@ -275,6 +336,14 @@ def _pieces(word: bytes, table: bytes, fib: _Fib, problems: list[Unscannable]) -
                 )
             )
             length = max(0, (len(word) - fc) // width)
+        stored += length * width
+        if stored > len(word):
+            # Word stores each character once: pieces that reuse the stream's bytes would
+            # multiply its text.
+            problems.append(
+                Unscannable("corrupt", "the pieces hold more text than the WordDocument stream")
+            )
+            break
         pieces.append(_Piece(cp=start, length=length, fc=fc, compressed=compressed))
     declared = sum(fib.ccp) + (1 if any(fib.ccp[1:]) else 0)
     if cps[-1] < declared:
@@ -518,8 +587,7 @@ def read_ppt(data: bytes, *, cap: int, object_cap: int, max_ratio: float, check:
     """The text and embedded OLE objects of a binary PowerPoint presentation. Raises
     Unscannable when the container cannot be read or the presentation is encrypted."""
     content = Content()
-    with _open(data) as ole:
-        stream = _stream(ole, "PowerPoint Document", cap=len(data))
+    stream, _ = _streams(data, _ppt_stream, content.problems)
     out = _Lines(cap)
     try:
         _walk(stream, out, content, object_cap=object_cap, max_ratio=max_ratio, check=check)
@@ -542,6 +610,7 @@ def _walk(
 ) -> None:
     """Every record, depth first, with an explicit stack of open containers."""
     stack = [_Frame(kind=0, end=len(stream))]
+    numbers = itertools.count(1)  # embedded objects, in file order
     position = 0
     records = 0
     while stack:
@@ -589,6 +658,7 @@ def _walk(
             content=content,
             object_cap=object_cap,
             max_ratio=max_ratio,
+            numbers=numbers,
         )
         position = end
 
@@ -603,6 +673,7 @@ def _atom(
     content: Content,
     object_cap: int,
     max_ratio: float,
+    numbers: Iterator[int],
 ) -> None:
     if kind in (_TEXT_CHARS, _TEXT_BYTES):
         if kind == _TEXT_CHARS:
@@ -618,7 +689,7 @@ def _atom(
         left, top = struct.unpack_from("<ii", body, 0)
         stack[-1].anchor = (top, left)
     elif kind == _OLE_STORAGE:
-        number = len(content.objects) + 1
+        number = next(numbers)
         try:
             content.objects.append(
                 (f"object {number}", _ole_storage(instance, body, object_cap, max_ratio))

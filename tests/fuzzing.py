@@ -16,11 +16,14 @@ import sys
 import tarfile
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docx
+import olefile
 import pptx
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -29,7 +32,7 @@ from dlp_proxy import errors
 from dlp_proxy.envelope import Client, Envelope
 from dlp_proxy.policy.load import Policy, load_policy
 from dlp_proxy.scanner import Scanner
-from tests import carriers, cfb, fuzzjobs, markupcorpus
+from tests import carriers, cfb, fuzzjobs, legacycraft, markupcorpus
 from tests.builders import customers, pdf_bytes
 from tests.corpus import hostile
 
@@ -232,6 +235,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "carrier": carrier_seeds(csv, xlsx),
         "markup": markup,
         "document": _documents(xlsx, csv),
+        "legacy": legacy_seeds(xlsx, csv),
         "pdf": {
             "text.pdf": pdf_bytes(["Name, Phone, Email", "Taro Yamada, 090-1234-5678, t@ex.jp"]),
             "scan.pdf": pdf_bytes(image=True),
@@ -265,6 +269,54 @@ def carrier_seeds(csv: bytes, xlsx: bytes) -> dict[str, bytes]:
     except carriers.MissingTool as missing:
         print(f"fuzzing: no 7z seed: {missing}", file=sys.stderr)
     return found
+
+
+def legacy_seeds(xlsx: bytes, csv: bytes) -> dict[str, bytes]:
+    """A .doc with a letter, a table (cell and row-end marks, paragraph properties), a field,
+    8-bit and UTF-16 pieces and a workbook in its ObjectPool; a .ppt with outline text, a
+    table as a group of anchored shapes and a compressed embedded object."""
+    rows = [["氏名", "電話"], ["山田 太郎", "090-1234-5678"], ["佐藤 花子", "080-2222-3333"]]
+    intro = "Dear \x13 MERGEFIELD name \x14customer\x15,\r"
+    table = ""
+    ends = []
+    for row in rows:
+        table += "".join(f"{cell}\x07" for cell in row)
+        ends.append(len(intro) + len(table))
+        table += "\x07"
+    doc = legacycraft.word97(
+        [legacycraft.Piece(intro, compressed=True), legacycraft.Piece(table + "敬具\r")],
+        row_ends=ends,
+        extra={"ObjectPool": {"_1": {"\x01CompObj": b"\x01\x00\xfe\xff", "Package": xlsx}}},
+    )
+
+    def record(kind: int, body: bytes, *, container: bool = False, instance: int = 0) -> bytes:
+        version = 0xF if container else 0
+        return struct.pack("<HHI", version | instance << 4, kind, len(body)) + body
+
+    def shape(top: int, left: int, text: str) -> bytes:
+        anchor = record(0xF00F, struct.pack("<4i", left, top, left + 100, top + 20))
+        box = record(0xF00D, record(0x0FA0, text.encode("utf-16-le")), container=True)
+        return record(0xF004, anchor + box, container=True)
+
+    cells = b"".join(
+        shape(20 * r, 100 * c, value) for r, row in enumerate(rows) for c, value in enumerate(row)
+    )
+    inner = cfb.compound_file({"\x01Ole10Native": _native("list.csv", csv)})
+    ole = record(0x1011, struct.pack("<I", len(inner)) + zlib.compress(inner), instance=1)
+    stream = record(
+        0x03E8, record(0x0FF0, record(0x0FA8, b"Agenda\rPrices"), container=True), container=True
+    )
+    stream += record(0x03EE, record(0xF003, cells, container=True), container=True) + ole
+    ppt = cfb.compound_file({"PowerPoint Document": stream, "Current User": bytes(20)})
+    return {"s.doc": doc, "s.ppt": ppt}
+
+
+def _native(name: str, data: bytes) -> bytes:
+    """An \\x01Ole10Native stream as the Packager writes it."""
+    path = f"C:\\{name}".encode()
+    body = b"\x02\x00" + name.encode() + b"\x00" + path + b"\x00\x00\x00\x03\x00"
+    body += struct.pack("<I", len(path) + 1) + path + b"\x00" + struct.pack("<I", len(data)) + data
+    return struct.pack("<I", len(body)) + body
 
 
 def _documents(xlsx: bytes, csv: bytes) -> dict[str, bytes]:
@@ -630,6 +682,49 @@ def zip_steps() -> st.SearchStrategy[Callable[[bytes], bytes]]:
     return st.one_of(local, central, member)
 
 
+@dataclass(frozen=True)
+class InStream:
+    """Mutate one stream of a compound file (a .doc's WordDocument or table stream, a .ppt's
+    records) and write the file again, so the damage reaches the readers behind a valid
+    container."""
+
+    index: int
+    steps: tuple[Callable[[bytes], bytes], ...]
+
+    def __call__(self, data: bytes) -> bytes:
+        try:
+            with olefile.OleFileIO(data) as ole:
+                paths = sorted(ole.listdir(streams=True))
+                tree: dict[str, Any] = {}
+                for path in paths:
+                    folder = tree
+                    for name in path[:-1]:
+                        folder = folder.setdefault(name, {})
+                    folder[path[-1]] = ole.openstream(path).read()
+        except Exception:
+            return data  # already broken: leave it to the byte steps
+        if not paths:
+            return data
+        path = paths[self.index % len(paths)]
+        folder = tree
+        for name in path[:-1]:
+            folder = folder[name]
+        content = folder[path[-1]]
+        for step in self.steps:
+            content = step(content)
+        folder[path[-1]] = content
+        try:
+            return cfb.compound_file(tree)
+        except ValueError:  # grown past what cfb writes
+            return data
+
+
+def ole_steps() -> st.SearchStrategy[Callable[[bytes], bytes]]:
+    return st.builds(
+        InStream, st.integers(0, 20), st.lists(byte_steps(), min_size=1, max_size=3).map(tuple)
+    )
+
+
 def mail_steps() -> st.SearchStrategy[Callable[[bytes], bytes]]:
     return st.one_of(
         st.builds(
@@ -655,6 +750,7 @@ STEPS: dict[str, Callable[[], st.SearchStrategy[Callable[[bytes], bytes]]]] = {
     "carrier": byte_steps,
     "markup": byte_steps,
     "document": lambda: st.one_of(byte_steps(), zip_steps(), zip_steps()),
+    "legacy": lambda: st.one_of(byte_steps(), ole_steps(), ole_steps()),
     "pdf": byte_steps,
 }
 

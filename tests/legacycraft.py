@@ -12,6 +12,7 @@ import io
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from xml.sax.saxutils import escape
 
 import pptx
@@ -125,16 +126,18 @@ def word97(
     in_table: Sequence[int] = (),
     encrypted: bool = False,
     table_stream: str = "1Table",
-    extra: dict[str, bytes | dict[str, bytes | dict[str, bytes]]] | None = None,
+    extra: cfb.Tree | None = None,
     papx: bool = True,
     repeat: int = 1,
-) -> bytes:
+    as_file: bool = True,
+) -> Any:
     """A .doc whose text is ``pieces``, in the order given. ``row_ends`` and ``in_table``
     are character positions of paragraph marks that end a table row (TTP) or close a
     paragraph inside a table; ``ccp_text`` the main text's length (all of it by default),
     ``ccp_hdd`` the header story's (after the main text). ``papx`` False leaves out the
     paragraph properties; ``repeat`` lists the pieces that many times in the piece table, all
-    pointing at the same stored text (no program writes that)."""
+    pointing at the same stored text (no program writes that). ``as_file`` False returns the
+    storage tree instead (to embed it in another one)."""
     stored = bytearray()
     placed: list[tuple[int, bool]] = []
     for piece in pieces:
@@ -184,12 +187,12 @@ def word97(
     )
     word = fib.ljust(TEXT_AT, b"\0") + stored
     word = word.ljust(fkp_at, b"\0") + b"".join(page for _, page in pages)
-    tree: dict[str, bytes | dict[str, bytes | dict[str, bytes]]] = {
+    tree: dict[str, bytes | cfb.Tree] = {
         "WordDocument": bytes(word),
         table_stream: bytes(table),
     }
     tree.update(extra or {})
-    return cfb.compound_file(tree)
+    return cfb.compound_file(tree) if as_file else tree
 
 
 def _fib(

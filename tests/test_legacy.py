@@ -5,21 +5,27 @@ what could be read still counted, and the objects embedded in them are files of 
 
 from __future__ import annotations
 
+import shutil
 import struct
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 
 import olefile
 import pytest
 
+from dlp_proxy.envelope import Client, Envelope
 from dlp_proxy.inspect import Attachment, Limits, inspect_file, legacy
 from dlp_proxy.inspect.model import Unscannable
+from dlp_proxy.policy.load import load_policy
+from dlp_proxy.scanner import evaluate
 from tests import cfb, legacycraft
-from tests.builders import HEADER, PRODUCT_HEADER, customers, products
+from tests.builders import HEADER, PRODUCT_HEADER, customers, message, products
 
 ROWS = 25  # conftest.office_files
 PEOPLE: list[Sequence[str]] = [HEADER, *customers(30, seed=7)]
 PRICES: list[Sequence[str]] = [PRODUCT_HEADER, *products(30)]
+POLICIES = Path(__file__).resolve().parents[1] / "policies"
 
 
 def _inspect(data: bytes, name: str) -> tuple[Attachment, ...]:
@@ -336,3 +342,40 @@ def test_an_encrypted_ppt_is_encrypted() -> None:
     stream = _ppt_text(["Hello"]) + _record(0x2F14, bytes(40), container=True)
     [found] = _inspect(_ppt(stream), "secret.ppt")
     assert (found.type, found.unscannable) == ("ppt", "encrypted")
+
+
+def test_many_problems_are_counted_not_listed() -> None:
+    """One problem per record (1,000 broken objects): ten named, the rest counted."""
+    broken = _record(0x1011, struct.pack("<I", 10) + b"junk", instance=1) * 1000
+    [found] = _inspect(_ppt(_ppt_text(["Hello"]) + broken), "o.ppt")
+    assert found.unscannable == "corrupt"
+    assert (found.detail or "").endswith("; 990 more problems")
+    assert (found.detail or "").count("does not inflate") == 10
+
+
+# --- the shipped policy -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "action"),
+    [
+        ("letter.doc", "pass"),
+        ("legacy-body-products.doc", "pass"),
+        ("legacy-products.ppt", "pass"),
+        ("legacy-body-people.doc", "hold"),
+        ("legacy-people.ppt", "hold"),
+        ("encrypted.doc", "hold"),
+    ],
+)
+def test_the_shipped_policy_passes_letters_and_stops_lists(
+    office_files: dict[str, bytes], tmp_path: Path, name: str, action: str
+) -> None:
+    """Before, every .doc and .ppt mailed outside was held as unsupported; now a letter and a
+    price list pass, and a customer list (or an encrypted file) is still stopped."""
+    shutil.copy(POLICIES / "default.yaml", tmp_path / "default.yaml")
+    (tmp_path / "local.yaml").write_text("internal_domains: [corp.example]\n")
+    policy = load_policy(tmp_path).policy
+    raw = message(attachments=[(office_files[name], "application/msword", name)]).as_bytes()
+    envelope = Envelope("legacy", "sales@corp.example", ("buyer@customer.example",), Client("::1"))
+    verdict = evaluate(raw, envelope, policy)
+    assert verdict.decision.action == action, (verdict.decision.rules, verdict.inspection)

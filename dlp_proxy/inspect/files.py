@@ -58,6 +58,8 @@ NOT_READ = "no reader took it"
 _NO_DAMAGE = Unscannable("ambiguous", "structure recorded without a reason")
 # The most text one document may yield (characters): some 10,000 pages.
 _DOCUMENT_TEXT = 32 << 20
+# Problems of one file named in its detail; a hostile file can have one per record.
+_PROBLEMS_LISTED = 10
 
 
 def _looks_delimited(data: bytes) -> bool:
@@ -643,8 +645,11 @@ def _read_legacy(item: Item, data: bytes) -> None:
             max_ratio=item.limits.max_ratio,
             check=item.budget.check,
         )
-    for problem in content.problems:
+    for problem in content.problems[:_PROBLEMS_LISTED]:
         item.damage(problem)
+    if len(content.problems) > _PROBLEMS_LISTED:
+        more = len(content.problems) - _PROBLEMS_LISTED
+        item.damage(Unscannable("corrupt", f"{more:,} more problems"))
     if content.text.strip():
         item.text(content.text)
     else:

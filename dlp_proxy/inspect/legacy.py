@@ -41,7 +41,6 @@ class Content:
 Check = Callable[[], None]
 _Read = TypeVar("_Read")
 
-_OLE_ERRORS: Final = (OSError, ValueError, IndexError, KeyError, struct.error, TypeError)
 _CHECK_EVERY: Final = 1024
 
 
@@ -125,7 +124,7 @@ _CP1252: Final = str.maketrans(
 )
 _FIELD_BEGIN, _FIELD_SEPARATOR, _FIELD_END = "\x13", "\x14", "\x15"
 _FIELD_MARKS: Final = frozenset({_FIELD_BEGIN, _FIELD_SEPARATOR, _FIELD_END})
-_SPECIAL: Final = re.compile(r"[\x00-\x08\x0b-\x1f]|\r")
+_SPECIAL: Final = re.compile(r"[\x00-\x08\x0b-\x1f]")  # marks (\r, \x07...) and controls
 _CELL: Final = "\x07"
 
 
@@ -168,18 +167,18 @@ def read_doc(data: bytes, *, cap: int, check: Check) -> Content:
     container or its FIB cannot be read, or the document is encrypted; damage past that is
     in ``problems`` with what could be read still read."""
     content = Content()
-    (word, fib, table), data = _streams(data, _word_streams, content.problems)
+    (word, fib, table), data = _streams(data, read=_word_streams, problems=content.problems)
     try:
         content.objects = oleobjects.embedded_storages(data, prefix="", under="ObjectPool")
     except Unscannable as problem:
         content.problems.append(Unscannable(problem.reason, f"ObjectPool: {problem.detail}"))
     content.objects = [(f"ObjectPool/{name}", inner) for name, inner in content.objects]
-    paragraphs = _paragraphs(word, table, fib, content.problems, check)
+    paragraphs = _paragraphs(word, table=table, fib=fib, problems=content.problems, check=check)
     out = _Lines(cap)
     try:
-        pieces = _pieces(word, table, fib, content.problems)
-        _WordText(paragraphs, out).render(
-            word, pieces, cap=cap, check=check, problems=content.problems
+        pieces = _pieces(word, table=table, fib=fib, problems=content.problems)
+        _WordText(paragraphs, out=out).render(
+            word, pieces=pieces, cap=cap, check=check, problems=content.problems
         )
     except Unscannable as problem:
         if problem.reason == "encrypted":
@@ -190,7 +189,7 @@ def read_doc(data: bytes, *, cap: int, check: Check) -> Content:
 
 
 def _streams(
-    data: bytes, read: Callable[[Any, int], _Read], problems: list[Unscannable]
+    data: bytes, *, read: Callable[[Any, int], _Read], problems: list[Unscannable]
 ) -> tuple[_Read, bytes]:
     """What ``read`` takes out of the compound file, and the file it was read from: a file cut
     short whose directory is left is read on with its missing sectors as zeros (corrupt)."""
@@ -280,7 +279,9 @@ def _fib(word: bytes) -> _Fib:
     return _Fib(table=table, ccp=tuple(ccp), clx=clx, papx=papx)
 
 
-def _span(table: bytes, fc: int, lcb: int, what: str) -> bytes:
+def _span(table: bytes, *, at: tuple[int, int], what: str) -> bytes:
+    """The bytes of the table stream at an (fc, lcb) pair of the FIB."""
+    fc, lcb = at
     if fc + lcb > len(table):
         raise Unscannable(
             "corrupt", f"{what} at {fc:,}+{lcb:,} runs past the table stream ({len(table):,} bytes)"
@@ -310,15 +311,16 @@ def _plc_pcd(clx: bytes) -> bytes:
             raise Unscannable("corrupt", f"Clx entry of unknown type {kind}")
 
 
-def _pieces(word: bytes, table: bytes, fib: _Fib, problems: list[Unscannable]) -> list[_Piece]:
+def _pieces(word: bytes, *, table: bytes, fib: _Fib, problems: list[Unscannable]) -> list[_Piece]:
     """The piece table (Clx, PlcPcd): where each run of characters is stored."""
-    plc = _plc_pcd(_span(table, *fib.clx, "the piece table (Clx)"))
+    plc = _plc_pcd(_span(table, at=fib.clx, what="the piece table (Clx)"))
     if len(plc) < 16 or (len(plc) - 4) % 12:
         raise Unscannable("corrupt", f"piece table of {len(plc)} bytes")
     count = (len(plc) - 4) // 12
     cps = struct.unpack_from(f"<{count + 1}I", plc, 0)
     pieces: list[_Piece] = []
     stored = 0
+    past: list[int] = []  # pieces that run past the stream
     for index in range(count):
         start, end = cps[index], cps[index + 1]
         if end < start:
@@ -330,11 +332,7 @@ def _pieces(word: bytes, table: bytes, fib: _Fib, problems: list[Unscannable]) -
         width = 1 if compressed else 2
         length = end - start
         if fc + length * width > len(word):
-            problems.append(
-                Unscannable(
-                    "corrupt", f"piece {index} runs past the end of the WordDocument stream"
-                )
-            )
+            past.append(index)
             length = max(0, (len(word) - fc) // width)
         stored += length * width
         if stored > len(word):
@@ -345,6 +343,10 @@ def _pieces(word: bytes, table: bytes, fib: _Fib, problems: list[Unscannable]) -
             )
             break
         pieces.append(_Piece(cp=start, length=length, fc=fc, compressed=compressed))
+    if past:
+        which = f"pieces {past[0]} and {len(past) - 1:,} more run" if past[1:] else ""
+        which = which or f"piece {past[0]} runs"
+        problems.append(Unscannable("corrupt", f"{which} past the end of the WordDocument stream"))
     declared = sum(fib.ccp) + (1 if any(fib.ccp[1:]) else 0)
     if cps[-1] < declared:
         problems.append(
@@ -357,13 +359,14 @@ def _pieces(word: bytes, table: bytes, fib: _Fib, problems: list[Unscannable]) -
 
 
 def _paragraphs(
-    word: bytes, table: bytes, fib: _Fib, problems: list[Unscannable], check: Check
+    word: bytes, *, table: bytes, fib: _Fib, problems: list[Unscannable], check: Check
 ) -> _Paragraphs:
     """Paragraph runs and their table flags; unreadable ones are a problem (rows are then
     told apart by a guess)."""
     found = _Paragraphs()
+    runs: list[tuple[int, int, tuple[bool, bool]]] = []
     try:
-        plc = _span(table, *fib.papx, "paragraph properties (PlcBtePapx)")
+        plc = _span(table, at=fib.papx, what="paragraph properties (PlcBtePapx)")
         if len(plc) < 12 or (len(plc) - 4) % 8:
             raise Unscannable("corrupt", f"paragraph property table of {len(plc)} bytes")
         count = (len(plc) - 4) // 8
@@ -371,18 +374,24 @@ def _paragraphs(
         for number, page in enumerate(pages):
             if number % _CHECK_EVERY == 0:
                 check()
-            _fkp(word, (page & 0x3FFFFF) * _FKP, found)
+            runs += _fkp(word, offset=(page & 0x3FFFFF) * _FKP)
     except Unscannable as problem:
         if problem.reason == "limit":
             raise
         problems.append(problem)
-        return found
-    found.known = True
+    else:
+        found.known = True
+    for start, end, flags in sorted(runs, key=lambda run: run[0]):
+        if found.ends and start < found.ends[-1]:
+            continue  # overlapping runs: the first reading of a position stands
+        found.starts.append(start)
+        found.ends.append(end)
+        found.flags.append(flags)
     return found
 
 
-def _fkp(word: bytes, offset: int, found: _Paragraphs) -> None:
-    """One PapxFkp page: the paragraphs it covers and their flags."""
+def _fkp(word: bytes, *, offset: int) -> list[tuple[int, int, tuple[bool, bool]]]:
+    """One PapxFkp page: the paragraphs it covers (start, end) and their flags."""
     page = word[offset : offset + _FKP]
     if len(page) < _FKP:
         raise Unscannable("corrupt", "paragraph property page past the WordDocument stream")
@@ -390,18 +399,15 @@ def _fkp(word: bytes, offset: int, found: _Paragraphs) -> None:
     if 4 * (runs + 1) + 13 * runs > _FKP - 1:
         raise Unscannable("corrupt", f"paragraph property page with {runs} runs")
     fcs = struct.unpack_from(f"<{runs + 1}I", page, 0)
+    found = []
     for index in range(runs):
-        start, end = fcs[index], fcs[index + 1]
         where = 2 * page[4 * (runs + 1) + 13 * index]
-        flags = _papx_flags(page, where) if where else (False, False)
-        if found.starts and start < found.ends[-1]:
-            continue  # overlapping runs: the first reading of a position stands
-        found.starts.append(start)
-        found.ends.append(end)
-        found.flags.append(flags)
+        flags = _papx_flags(page, where=where) if where else (False, False)
+        found.append((fcs[index], fcs[index + 1], flags))
+    return found
 
 
-def _papx_flags(page: bytes, where: int) -> tuple[bool, bool]:
+def _papx_flags(page: bytes, *, where: int) -> tuple[bool, bool]:
     """(in a table, ends a row) from the PapxInFkp at ``where``."""
     if where >= _FKP - 1:
         raise Unscannable("corrupt", "paragraph properties past their page")
@@ -441,7 +447,7 @@ class _WordText:
     """Pieces of text laid out as lines: paragraph marks end lines, cell marks end cells,
     row-end marks end a row (one tab-separated line); field instructions are dropped."""
 
-    def __init__(self, paragraphs: _Paragraphs, out: _Lines) -> None:
+    def __init__(self, paragraphs: _Paragraphs, *, out: _Lines) -> None:
         self.paragraphs = paragraphs
         self.out = out
         self.line: list[str] = []
@@ -453,8 +459,8 @@ class _WordText:
     def render(
         self,
         word: bytes,
-        pieces: list[_Piece],
         *,
+        pieces: list[_Piece],
         cap: int,
         check: Check,
         problems: list[Unscannable],
@@ -587,10 +593,17 @@ def read_ppt(data: bytes, *, cap: int, object_cap: int, max_ratio: float, check:
     """The text and embedded OLE objects of a binary PowerPoint presentation. Raises
     Unscannable when the container cannot be read or the presentation is encrypted."""
     content = Content()
-    stream, _ = _streams(data, _ppt_stream, content.problems)
+    stream, _ = _streams(data, read=_ppt_stream, problems=content.problems)
     out = _Lines(cap)
     try:
-        _walk(stream, out, content, object_cap=object_cap, max_ratio=max_ratio, check=check)
+        _walk(
+            stream,
+            out=out,
+            content=content,
+            object_cap=object_cap,
+            max_ratio=max_ratio,
+            check=check,
+        )
     except Unscannable as problem:
         if problem.reason == "encrypted":
             raise
@@ -601,9 +614,9 @@ def read_ppt(data: bytes, *, cap: int, object_cap: int, max_ratio: float, check:
 
 def _walk(
     stream: bytes,
+    *,
     out: _Lines,
     content: Content,
-    *,
     object_cap: int,
     max_ratio: float,
     check: Check,
@@ -622,7 +635,7 @@ def _walk(
                 )
             position = top.end
             stack.pop()
-            _close(top, stack, out)
+            _close(top, stack=stack, out=out)
             continue
         records += 1
         if records % _CHECK_EVERY == 0:
@@ -684,7 +697,7 @@ def _atom(
         if shape is not None:
             shape.texts.append(text)
         else:
-            _paragraph_lines(text, out)
+            _paragraph_lines(text, out=out)
     elif kind == _CHILD_ANCHOR and len(body) >= 16 and stack[-1].kind == _SHAPE:
         left, top = struct.unpack_from("<ii", body, 0)
         stack[-1].anchor = (top, left)
@@ -723,7 +736,7 @@ def _ole_storage(instance: int, body: bytes, cap: int, max_ratio: float) -> byte
     return data
 
 
-def _close(frame: _Frame, stack: list[_Frame], out: _Lines) -> None:
+def _close(frame: _Frame, *, stack: list[_Frame], out: _Lines) -> None:
     """A container ends: a shape hands its text to the group it is in (or writes it), a
     group lays out its shapes."""
     if frame.kind == _SHAPE:
@@ -732,12 +745,12 @@ def _close(frame: _Frame, stack: list[_Frame], out: _Lines) -> None:
             group.shapes.append((frame.anchor, frame.texts))
         else:
             for text in frame.texts:
-                _paragraph_lines(text, out)
+                _paragraph_lines(text, out=out)
     elif frame.kind == _GROUP:
-        _layout(frame.shapes, out)
+        _layout(frame.shapes, out=out)
 
 
-def _layout(shapes: list[tuple[tuple[int, int] | None, list[str]]], out: _Lines) -> None:
+def _layout(shapes: list[tuple[tuple[int, int] | None, list[str]]], *, out: _Lines) -> None:
     """The shapes of a group with text, as rows: shapes sharing a top edge are the cells of
     one line, left to right (a table's cells are shapes of one group)."""
     rows: dict[int, list[tuple[int, str]]] = {}
@@ -752,7 +765,7 @@ def _layout(shapes: list[tuple[tuple[int, int] | None, list[str]]], out: _Lines)
             out.add("\t".join(cells))
 
 
-def _paragraph_lines(text: str, out: _Lines) -> None:
+def _paragraph_lines(text: str, *, out: _Lines) -> None:
     for line in text.replace("\x0b", " ").split("\r"):
         if line.strip():
             out.add(line.strip(" "))

@@ -16,7 +16,6 @@ import sys
 import tarfile
 import warnings
 import zipfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,39 +275,13 @@ def legacy_seeds(xlsx: bytes, csv: bytes) -> dict[str, bytes]:
     8-bit and UTF-16 pieces and a workbook in its ObjectPool; a .ppt with outline text, a
     table as a group of anchored shapes and a compressed embedded object."""
     rows = [["氏名", "電話"], ["山田 太郎", "090-1234-5678"], ["佐藤 花子", "080-2222-3333"]]
-    intro = "Dear \x13 MERGEFIELD name \x14customer\x15,\r"
-    table = ""
-    ends = []
-    for row in rows:
-        table += "".join(f"{cell}\x07" for cell in row)
-        ends.append(len(intro) + len(table))
-        table += "\x07"
-    doc = legacycraft.word97(
-        [legacycraft.Piece(intro, compressed=True), legacycraft.Piece(table + "敬具\r")],
-        row_ends=ends,
+    doc = legacycraft.word97_table(
+        rows,
+        intro="Dear \x13 MERGEFIELD name \x14customer\x15,\r",
         extra={"ObjectPool": {"_1": {"\x01CompObj": b"\x01\x00\xfe\xff", "Package": xlsx}}},
     )
-
-    def record(kind: int, body: bytes, *, container: bool = False, instance: int = 0) -> bytes:
-        version = 0xF if container else 0
-        return struct.pack("<HHI", version | instance << 4, kind, len(body)) + body
-
-    def shape(top: int, left: int, text: str) -> bytes:
-        anchor = record(0xF00F, struct.pack("<4i", left, top, left + 100, top + 20))
-        box = record(0xF00D, record(0x0FA0, text.encode("utf-16-le")), container=True)
-        return record(0xF004, anchor + box, container=True)
-
-    cells = b"".join(
-        shape(20 * r, 100 * c, value) for r, row in enumerate(rows) for c, value in enumerate(row)
-    )
     inner = cfb.compound_file({"\x01Ole10Native": _native("list.csv", csv)})
-    ole = record(0x1011, struct.pack("<I", len(inner)) + zlib.compress(inner), instance=1)
-    stream = record(
-        0x03E8, record(0x0FF0, record(0x0FA8, b"Agenda\rPrices"), container=True), container=True
-    )
-    stream += record(0x03EE, record(0xF003, cells, container=True), container=True) + ole
-    ppt = cfb.compound_file({"PowerPoint Document": stream, "Current User": bytes(20)})
-    return {"s.doc": doc, "s.ppt": ppt}
+    return {"s.doc": doc, "s.ppt": legacycraft.powerpoint97(rows, objects=[inner])}
 
 
 def _native(name: str, data: bytes) -> bytes:

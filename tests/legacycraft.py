@@ -3,13 +3,15 @@
 LibreOffice writes the real files (``conftest.office_files``) from the flat ODT documents made
 here: a letter holding a table where Word keeps text (the body, a header, a footnote, a text
 box). ``word97`` writes small .doc files from the specification (MS-DOC: a FIB, a piece table,
-paragraph properties) for shapes no program writes: damaged, hostile or unusual ones.
+paragraph properties), ``powerpoint97`` small .ppt files (MS-PPT records), for shapes no
+program writes: damaged, hostile or unusual ones.
 """
 
 from __future__ import annotations
 
 import io
 import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -279,3 +281,63 @@ def presentation(rows: Rows, *, notes: str = "") -> bytes:
     out = io.BytesIO()
     deck.save(out)
     return out.getvalue()
+
+
+def word97_table(
+    rows: Rows, *, intro: str = "Dear customer,\r", empty_cells: bool = False, extra: Any = None
+) -> bytes:
+    """A .doc letter holding ``rows`` as a Word table: each cell ends with a cell mark, each
+    row with a row-end mark (TTP, in the paragraph properties); with ``empty_cells`` every row
+    gets an empty last cell (two marks in a row that are not a row's end)."""
+    opening = Piece(intro, compressed=intro.isascii())
+    text = ""
+    ends: list[int] = []
+    for row in rows:
+        cells = [*map(str, row), ""] if empty_cells else list(map(str, row))
+        text += "".join(f"{cell}\x07" for cell in cells)
+        ends.append(len(opening.text) + len(text))
+        text += "\x07"
+    closing = Piece("Regards\r", compressed=True)
+    return word97([opening, Piece(text), closing], row_ends=ends, extra=extra)
+
+
+# --- .ppt written by hand (MS-PPT) -----------------------------------------------------------
+
+
+def ppt_record(kind: int, body: bytes, *, container: bool = False, instance: int = 0) -> bytes:
+    """One record: recVer (0xF for a container), recInstance, recType, recLen, its body."""
+    version = 0xF if container else 0
+    return struct.pack("<HHI", version | instance << 4, kind, len(body)) + body
+
+
+def ppt_text(*lines: str) -> bytes:
+    """TextCharsAtom records (UTF-16), one per line."""
+    return b"".join(ppt_record(0x0FA0, line.encode("utf-16-le")) for line in lines)
+
+
+def powerpoint97(
+    rows: Rows, *, outline: str = "Agenda\rPrices", objects: Sequence[bytes] = ()
+) -> bytes:
+    """A .ppt: outline text (a TextBytesAtom in a SlideListWithText), a slide holding ``rows``
+    as a table (a group of shapes, one per cell, each with a child anchor and its text), and
+    each of ``objects`` as a compressed embedded OLE object (ExOleObjStg)."""
+
+    def shape(top: int, left: int, text: str) -> bytes:
+        anchor = ppt_record(0xF00F, struct.pack("<4i", left, top, left + 100, top + 20))
+        box = ppt_record(0xF00D, ppt_text(text), container=True)
+        return ppt_record(0xF004, anchor + box, container=True)
+
+    cells = b"".join(
+        shape(20 * r, 100 * c, str(value))
+        for r, row in enumerate(rows)
+        for c, value in enumerate(row)
+    )
+    listing = ppt_record(0x0FF0, ppt_record(0x0FA8, outline.encode("latin-1")), container=True)
+    stream = ppt_record(0x03E8, listing, container=True)
+    drawing = ppt_record(0xF002, ppt_record(0xF003, cells, container=True), container=True)
+    stream += ppt_record(0x03EE, ppt_record(0x040C, drawing, container=True), container=True)
+    for inner in objects:
+        stream += ppt_record(
+            0x1011, struct.pack("<I", len(inner)) + zlib.compress(inner), instance=1
+        )
+    return cfb.compound_file({"PowerPoint Document": stream, "Current User": bytes(20)})

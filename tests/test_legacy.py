@@ -191,24 +191,8 @@ def _fib_offsets(data: bytes) -> dict[int, int]:
 # --- .doc files written by hand ------------------------------------------------------------
 
 
-def _table_doc(
-    rows: Sequence[Sequence[str]], *, papx: bool = True, empty_cells: bool = False
-) -> bytes:
-    """A letter with ``rows`` as a Word table: each cell ends with a cell mark, each row with
-    a row-end mark (TTP); with ``empty_cells`` every row gets an empty last cell."""
-    intro = legacycraft.Piece("Dear customer,\r", compressed=True)
-    text = ""
-    ends: list[int] = []
-    for row in rows:
-        cells = [*row, ""] if empty_cells else list(row)
-        text += "".join(f"{cell}\x07" for cell in cells)
-        ends.append(len(intro.text) + len(text))
-        text += "\x07"
-    return legacycraft.word97(
-        [intro, legacycraft.Piece(text), legacycraft.Piece("Regards\r", compressed=True)],
-        row_ends=ends,
-        papx=papx,
-    )
+def _table_doc(rows: Sequence[Sequence[str]], *, empty_cells: bool = False) -> bytes:
+    return legacycraft.word97_table(rows, empty_cells=empty_cells)
 
 
 def test_row_ends_come_from_paragraph_properties() -> None:
@@ -294,9 +278,7 @@ def test_a_word_6_document_is_unsupported() -> None:
 # --- .ppt records written by hand ------------------------------------------------------------
 
 
-def _record(kind: int, body: bytes, *, container: bool = False, instance: int = 0) -> bytes:
-    version = 0xF if container else 0
-    return struct.pack("<HHI", version | instance << 4, kind, len(body)) + body
+_record = legacycraft.ppt_record
 
 
 def _ppt(stream: bytes) -> bytes:
@@ -304,7 +286,7 @@ def _ppt(stream: bytes) -> bytes:
 
 
 def _ppt_text(lines: Sequence[str]) -> bytes:
-    return b"".join(_record(0x0FA0, line.encode("utf-16-le")) for line in lines)
+    return legacycraft.ppt_text(*lines)
 
 
 def test_deeply_nested_ppt_records_are_a_limit_and_the_rest_is_read() -> None:

@@ -955,10 +955,10 @@ _LIST_TEXT = CSV.decode().replace(",", "\t").replace("\r\n", "\r")
 
 
 @entry(
-    "piece-bomb.doc", "10,000 pieces of a .doc all pointing at the same 500 characters", "corrupt"
+    "piece-bomb.doc", "2,000 pieces of a .doc all pointing at the same 2,000 characters", "corrupt"
 )
 def _piece_bomb() -> bytes:
-    return legacycraft.word97([legacycraft.Piece("x" * 499 + "\r")], repeat=10_000)
+    return legacycraft.word97([legacycraft.Piece("x" * 1999 + "\r")], repeat=2_000)
 
 
 @entry(

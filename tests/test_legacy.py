@@ -232,6 +232,17 @@ def test_pieces_in_both_encodings_and_all_stories_are_read() -> None:
     assert content.problems == []
 
 
+def test_a_piece_table_shorter_than_the_main_text_is_corrupt() -> None:
+    """The FIB's main text is longer than all pieces: pieces were lost. Story counts that do
+    not add up otherwise cost nothing: every piece is read anyway."""
+    pieces = [legacycraft.Piece("hello\r")]
+    short = _text(legacycraft.word97(pieces, ccp_text=100))
+    assert [p.detail for p in short.problems] == [
+        "the piece table holds 6 characters, the main text 100"
+    ]
+    assert _text(legacycraft.word97(pieces, ccp_text=3, ccp_hdd=9)).problems == []
+
+
 def test_a_piece_past_the_stream_costs_that_piece_only() -> None:
     """A piece whose text lies past the WordDocument stream is corrupt; the list in the next
     piece is still counted."""

@@ -347,12 +347,13 @@ def _pieces(word: bytes, *, table: bytes, fib: _Fib, problems: list[Unscannable]
         which = f"pieces {past[0]} and {len(past) - 1:,} more run" if past[1:] else ""
         which = which or f"piece {past[0]} runs"
         problems.append(Unscannable("corrupt", f"{which} past the end of the WordDocument stream"))
-    declared = sum(fib.ccp) + (1 if any(fib.ccp[1:]) else 0)
-    if cps[-1] < declared:
+    # Every piece is read whatever the FIB says its stories hold; a piece table shorter than
+    # the main text alone has lost pieces.
+    if cps[-1] < fib.ccp[0]:
         problems.append(
             Unscannable(
                 "corrupt",
-                f"the piece table holds {cps[-1]:,} characters, the FIB declares {declared:,}",
+                f"the piece table holds {cps[-1]:,} characters, the main text {fib.ccp[0]:,}",
             )
         )
     return pieces

@@ -372,3 +372,25 @@ def test_the_shipped_policy_passes_letters_and_stops_lists(
     envelope = Envelope("legacy", "sales@corp.example", ("buyer@customer.example",), Client("::1"))
     verdict = evaluate(raw, envelope, policy)
     assert verdict.decision.action == action, (verdict.decision.rules, verdict.inspection)
+
+
+def test_every_object_in_the_object_pool_is_a_file() -> None:
+    """As in a docx: an object of a kind we know is opened, one we do not is listed as
+    unsupported (the policy decides), never skipped."""
+    pool = {
+        "_1": {"\x01CompObj": b"\x01\x00\xfe\xff", "Package": _csv_bytes()},
+        "_2": {"\x01CompObj": b"\x01\x00\xfe\xff", "Equation Native": bytes(64)},
+    }
+    data = legacycraft.word97_table(PRICES, extra={"ObjectPool": pool})
+    found = _inspect(data, "x.doc")
+    assert [(a.path, a.type, a.status, a.unscannable) for a in found] == [
+        ("x.doc", "doc", "read", None),
+        ("x.doc/ObjectPool/_1", "ole", "read", None),
+        ("x.doc/ObjectPool/_1/Package", "csv", "read", None),
+        ("x.doc/ObjectPool/_2", "ole", "unscannable", "unsupported"),
+    ]
+    assert found[2].personal_rows == len(PEOPLE) - 1
+
+
+def _csv_bytes() -> bytes:
+    return "".join(",".join(row) + "\r\n" for row in PEOPLE).encode()

@@ -43,10 +43,9 @@ Family = Literal[
 """Which reader takes a file (files.READERS); ``other`` has none and is always unscannable.
 
 ``document`` is an OOXML or ODF document (text and embedded objects); ``legacy`` a binary
-Word or PowerPoint 97-2003 document (the same); ``stream`` a single
-compressed stream (gzip, bzip2, xz); ``ole-object`` an OLE object storage (Ole10Native,
-Package); ``media`` an image, audio, video or font file: it cannot carry a list, so it is
-read as *not applicable*.
+Word or PowerPoint 97-2003 document (the same); ``stream`` a single compressed stream (gzip,
+bzip2, xz); ``ole-object`` an OLE object storage (Ole10Native, Package); ``media`` an image,
+audio, video or font file: it cannot carry a list, so it is read as *not applicable*.
 """
 
 WORKBOOKS = frozenset({"xlsx", "xlsm", "xlsb", "xls", "ods"})

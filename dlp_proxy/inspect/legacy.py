@@ -169,7 +169,10 @@ def read_doc(data: bytes, *, cap: int, check: Check) -> Content:
     content = Content()
     (word, fib, table), data = _streams(data, read=_word_streams, problems=content.problems)
     try:
-        content.objects = oleobjects.embedded_storages(data, prefix="", under="ObjectPool")
+        # Every object, as in a docx: one of no kind we know is listed as unsupported.
+        content.objects = oleobjects.embedded_storages(
+            data, prefix="", under="ObjectPool", every=True
+        )
     except Unscannable as problem:
         content.problems.append(Unscannable(problem.reason, f"ObjectPool: {problem.detail}"))
     content.objects = [(f"ObjectPool/{name}", inner) for name, inner in content.objects]

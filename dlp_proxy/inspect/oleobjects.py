@@ -62,11 +62,11 @@ def contents(data: bytes) -> list[tuple[str, bytes]]:
 
 
 def document_storages(
-    ole: Any, *, prefix: str = "", under: str | None = None
+    ole: Any, *, prefix: str = "", under: str | None = None, every: bool = False
 ) -> list[tuple[str, int]]:
     """(name, directory id) of each storage at the root, or in the root's storage named
     ``under`` (a .doc's ``ObjectPool``), whose name starts with ``prefix`` and that holds a
-    document of its own."""
+    document of its own (``every``: whatever it holds)."""
     found = []
     parent = ole.root
     if under is not None and parent is not None:
@@ -82,20 +82,21 @@ def document_storages(
         if child.entry_type != olefile.STGTY_STORAGE or not child.name.startswith(prefix):
             continue
         names = {kid.name.lower() for kid in child.kids if kid.entry_type == olefile.STGTY_STREAM}
-        if names & _DOCUMENT_STREAMS:
+        if every or names & _DOCUMENT_STREAMS:
             found.append((child.name, child.sid))
     return found
 
 
 def embedded_storages(
-    data: bytes, *, prefix: str, under: str | None = None
+    data: bytes, *, prefix: str, under: str | None = None, every: bool = False
 ) -> list[tuple[str, bytes]]:
     """The storages of compound file ``data`` named ``prefix...`` (at the root, or in the
-    root's storage ``under``) that hold a document of their own, each as a file of its own:
-    an xls keeps its embedded objects in ``MBD...`` storages, a .doc in ``ObjectPool/_NNNN``."""
+    root's storage ``under``) that hold a document of their own (``every``: all of them),
+    each as a file of its own: an xls keeps its embedded objects in ``MBD...`` storages, a
+    .doc in ``ObjectPool/_NNNN``."""
     try:
         with olefile.OleFileIO(io.BytesIO(data)) as ole:
-            storages = document_storages(ole, prefix=prefix, under=under)
+            storages = document_storages(ole, prefix=prefix, under=under, every=every)
         return [(name, reroot(data, sid)) for name, sid in storages]
     except Unscannable:
         raise

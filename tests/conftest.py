@@ -229,6 +229,7 @@ def office_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     - ``far-formulas.xls``: six formulas in opposite corners of a 30,000 x 256 area;
     - ``legacy-{place}-{people,products}.doc``: a Writer letter with the list in the body
       (a table), the page header (a table), a footnote or a text box (tab-separated lines),
+      or as a table 64 columns wide (``wide``: its row properties go to the Data stream),
       saved as Word 97 (``legacycraft.letter_fodt``); ``letter.doc`` without a list,
       ``encrypted.doc`` the body one with a password (RC4 CryptoAPI);
     - ``legacy-{people,products}.ppt``: a python-pptx presentation with the list as a table
@@ -268,9 +269,13 @@ def office_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
             }
         )
         made += [f"embedded-{label}.{kind}" for kind in ("odt", "docx", "doc", "ppt")]
-        for place in legacycraft.PLACES:
+        for place in (*legacycraft.PLACES, "wide"):
             letter = directory / f"legacy-{place}-{label}.fodt"
-            letter.write_text(legacycraft.letter_fodt(rows, place=place), encoding="utf-8")
+            listed = legacycraft.widen(rows) if place == "wide" else rows
+            letter.write_text(
+                legacycraft.letter_fodt(listed, place="body" if place == "wide" else place),
+                encoding="utf-8",
+            )
             name = f"legacy-{place}-{label}.doc"
             outputs = [[str(directory / name), "MS Word 97", ""]]
             if (place, label) == ("body", "people"):

@@ -36,6 +36,7 @@ _NAMESPACES = (
 # Where a letter's list goes: a table in the body or in the page header, tab-separated lines
 # in a footnote or in a text box.
 PLACES = ("body", "header", "footnote", "text-box")
+WIDE = 60  # extra columns of the wide table: its row properties go to the Data stream
 LINK = "https://example.com/private/price-list"
 LINK_TEXT = "価格表はこちら"
 NOTES = "次回の打ち合わせは来週の火曜日です。"
@@ -64,6 +65,15 @@ def _tab_lines(rows: Rows) -> str:
         "<text:p>" + "<text:tab/>".join(escape(str(value)) for value in row) + "</text:p>"
         for row in rows
     )
+
+
+def widen(rows: Rows) -> list[list[str]]:
+    """``rows`` with ``WIDE`` more columns (a heading, then numbers)."""
+    head, *rest = rows
+    return [
+        [*map(str, head), *(f"項目{i}" for i in range(WIDE))],
+        *([*map(str, row), *(str(i) for i in range(WIDE))] for row in rest),
+    ]
 
 
 def letter_fodt(rows: Rows | None, *, place: str = "body") -> str:

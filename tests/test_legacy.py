@@ -43,10 +43,11 @@ def _text(data: bytes) -> legacy.Content:
 # --- files LibreOffice wrote ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("place", legacycraft.PLACES)
+@pytest.mark.parametrize("place", [*legacycraft.PLACES, "wide"])
 def test_a_list_in_a_word_97_letter_is_found(office_files: dict[str, bytes], place: str) -> None:
     """The list as a table in the body or the page header, as tab-separated lines in a
-    footnote or a text box: every row counted; the price-list twin is read with none."""
+    footnote or a text box, as a table 64 columns wide (whose row-end marks have their
+    properties in the Data stream): every row counted; the price-list twin is read with none."""
     [found] = _inspect(office_files[f"legacy-{place}-people.doc"], "letter.doc")
     assert (found.type, found.status, found.read_as) == ("doc", "read", "table"), found.detail
     assert found.personal_rows == ROWS
@@ -167,6 +168,24 @@ def test_damaged_paragraph_properties_still_count_the_list(
         ROWS,
     ), found.detail
     assert "paragraph properties" in (found.detail or "")
+
+
+def test_a_wide_table_without_its_data_stream_is_corrupt_and_still_counted(
+    office_files: dict[str, bytes],
+) -> None:
+    """The row properties of a wide table are in the Data stream: without it (renamed), the
+    file is corrupt and rows are told apart by the marks alone."""
+    data = office_files["legacy-wide-people.doc"]
+    name = "Data".encode("utf-16-le") + b"\x00\x00"
+    assert data.count(name) == 1
+    broken = data.replace(name, "Xata".encode("utf-16-le") + b"\x00\x00")
+    [found] = _inspect(broken, "wide.doc")
+    assert (found.status, found.unscannable, found.personal_rows) == (
+        "unscannable",
+        "corrupt",
+        ROWS,
+    ), found.detail
+    assert "missing from the Data stream" in (found.detail or "")
 
 
 def test_a_piece_table_pointing_nowhere_is_corrupt(office_files: dict[str, bytes]) -> None:

@@ -112,6 +112,7 @@ _FKP: Final = 512
 _SPRM_IN_TABLE: Final = 0x2416
 _SPRM_TTP: Final = 0x2417
 _SPRM_DEF_TABLE: Final = 0xD608
+_SPRM_HUGE_PAPX: Final = 0x6646  # the properties are in the Data stream
 _SPRM_CHG_TABS: Final = 0xC615
 _OPERAND_SIZES: Final = {0: 1, 1: 1, 2: 2, 3: 4, 4: 2, 5: 2, 7: 3}
 
@@ -144,6 +145,10 @@ class _Piece:
     compressed: bool
 
 
+_Flags = tuple[bool, bool] | None  # (in a table, ends a row), or None: not known
+_Run = tuple[int, int, _Flags]  # a paragraph's start and end in the stream, its flags
+
+
 class _Paragraphs:
     """Paragraph properties by file position: whether a paragraph is in a table, and whether
     its mark ends a table row (MS-DOC PlcBtePapx, PapxFkp)."""
@@ -151,11 +156,11 @@ class _Paragraphs:
     def __init__(self) -> None:
         self.starts: list[int] = []
         self.ends: list[int] = []
-        self.flags: list[tuple[bool, bool]] = []
-        self.known = False
+        self.flags: list[_Flags] = []
 
-    def at(self, fc: int) -> tuple[bool, bool] | None:
-        """(in a table, ends a row) for the paragraph whose mark is at ``fc``, or None."""
+    def at(self, fc: int) -> _Flags:
+        """(in a table, ends a row) for the paragraph whose mark is at ``fc``, or None when
+        that is not known."""
         index = bisect.bisect_right(self.starts, fc) - 1
         if index >= 0 and fc < self.ends[index]:
             return self.flags[index]
@@ -167,7 +172,7 @@ def read_doc(data: bytes, *, cap: int, check: Check) -> Content:
     container or its FIB cannot be read, or the document is encrypted; damage past that is
     in ``problems`` with what could be read still read."""
     content = Content()
-    (word, fib, table), data = _streams(data, read=_word_streams, problems=content.problems)
+    (word, fib, table, pool), data = _streams(data, read=_word_streams, problems=content.problems)
     try:
         # Every object, as in a docx: one of no kind we know is listed as unsupported.
         content.objects = oleobjects.embedded_storages(
@@ -176,7 +181,9 @@ def read_doc(data: bytes, *, cap: int, check: Check) -> Content:
     except Unscannable as problem:
         content.problems.append(Unscannable(problem.reason, f"ObjectPool: {problem.detail}"))
     content.objects = [(f"ObjectPool/{name}", inner) for name, inner in content.objects]
-    paragraphs = _paragraphs(word, table=table, fib=fib, problems=content.problems, check=check)
+    paragraphs = _paragraphs(
+        word, table=table, pool=pool, fib=fib, problems=content.problems, check=check
+    )
     out = _Lines(cap)
     try:
         pieces = _pieces(word, table=table, fib=fib, problems=content.problems)
@@ -214,10 +221,14 @@ def _ppt_stream(ole: Any, cap: int) -> bytes:
     return _stream(ole, "PowerPoint Document", cap=cap)
 
 
-def _word_streams(ole: Any, cap: int) -> tuple[bytes, _Fib, bytes]:
+def _word_streams(ole: Any, cap: int) -> tuple[bytes, _Fib, bytes, bytes | None]:
+    """The WordDocument stream, its FIB, the table stream, and the Data stream if any (where
+    paragraph properties too large for their page are kept)."""
     word = _stream(ole, "WordDocument", cap=cap)
     fib = _fib(word)
-    return word, fib, _stream(ole, fib.table, cap=cap)
+    table = _stream(ole, fib.table, cap=cap)
+    pool = _stream(ole, "Data", cap=cap) if ole.exists("Data") else None
+    return word, fib, table, pool
 
 
 def _padded(data: bytes) -> bytes | None:
@@ -363,12 +374,18 @@ def _pieces(word: bytes, *, table: bytes, fib: _Fib, problems: list[Unscannable]
 
 
 def _paragraphs(
-    word: bytes, *, table: bytes, fib: _Fib, problems: list[Unscannable], check: Check
+    word: bytes,
+    *,
+    table: bytes,
+    pool: bytes | None,
+    fib: _Fib,
+    problems: list[Unscannable],
+    check: Check,
 ) -> _Paragraphs:
     """Paragraph runs and their table flags; unreadable ones are a problem (rows are then
     told apart by a guess)."""
     found = _Paragraphs()
-    runs: list[tuple[int, int, tuple[bool, bool]]] = []
+    runs: list[_Run] = []
     try:
         plc = _span(table, at=fib.papx, what="paragraph properties (PlcBtePapx)")
         if len(plc) < 12 or (len(plc) - 4) % 8:
@@ -378,13 +395,16 @@ def _paragraphs(
         for number, page in enumerate(pages):
             if number % _CHECK_EVERY == 0:
                 check()
-            runs += _fkp(word, offset=(page & 0x3FFFFF) * _FKP)
+            runs += _fkp(word, offset=(page & 0x3FFFFF) * _FKP, pool=pool)
     except Unscannable as problem:
         if problem.reason == "limit":
             raise
         problems.append(problem)
-    else:
-        found.known = True
+    unknown = sum(flags is None for _, _, flags in runs)
+    if unknown:
+        problems.append(
+            Unscannable("corrupt", f"{unknown:,} paragraph properties missing from the Data stream")
+        )
     for start, end, flags in sorted(runs, key=lambda run: run[0]):
         if found.ends and start < found.ends[-1]:
             continue  # overlapping runs: the first reading of a position stands
@@ -394,7 +414,7 @@ def _paragraphs(
     return found
 
 
-def _fkp(word: bytes, *, offset: int) -> list[tuple[int, int, tuple[bool, bool]]]:
+def _fkp(word: bytes, *, offset: int, pool: bytes | None) -> list[_Run]:
     """One PapxFkp page: the paragraphs it covers (start, end) and their flags."""
     page = word[offset : offset + _FKP]
     if len(page) < _FKP:
@@ -403,15 +423,15 @@ def _fkp(word: bytes, *, offset: int) -> list[tuple[int, int, tuple[bool, bool]]
     if 4 * (runs + 1) + 13 * runs > _FKP - 1:
         raise Unscannable("corrupt", f"paragraph property page with {runs} runs")
     fcs = struct.unpack_from(f"<{runs + 1}I", page, 0)
-    found = []
+    found: list[_Run] = []
     for index in range(runs):
         where = 2 * page[4 * (runs + 1) + 13 * index]
-        flags = _papx_flags(page, where=where) if where else (False, False)
+        flags = _papx_flags(page, where=where, pool=pool) if where else (False, False)
         found.append((fcs[index], fcs[index + 1], flags))
     return found
 
 
-def _papx_flags(page: bytes, *, where: int) -> tuple[bool, bool]:
+def _papx_flags(page: bytes, *, where: int, pool: bytes | None) -> _Flags:
     """(in a table, ends a row) from the PapxInFkp at ``where``."""
     if where >= _FKP - 1:
         raise Unscannable("corrupt", "paragraph properties past their page")
@@ -420,31 +440,58 @@ def _papx_flags(page: bytes, *, where: int) -> tuple[bool, bool]:
         grpprl = page[where + 1 : where + 2 * size]
     else:
         grpprl = page[where + 2 : where + 2 + 2 * page[where + 1]]
+    return _sprm_flags(grpprl[2:], pool=pool)  # after the style index
+
+
+def _sprm_flags(grpprl: bytes, *, pool: bytes | None) -> _Flags:
+    """(in a table, ends a row) from a list of paragraph sprms; properties kept in the Data
+    stream (sprmPHugePapx: a wide table row's) are read there, or not known (None)."""
     in_table = row_end = False
-    position = 2  # after the style index
+    position = 0
     while position + 2 <= len(grpprl):
         (sprm,) = struct.unpack_from("<H", grpprl, position)
         position += 2
-        spra = sprm >> 13
-        if spra == 6:
-            if position >= len(grpprl):
-                break
-            if sprm == _SPRM_DEF_TABLE and position + 2 <= len(grpprl):
-                (cb,) = struct.unpack_from("<H", grpprl, position)
-                operand = 2 + max(cb - 1, 0)
-            elif sprm == _SPRM_CHG_TABS and grpprl[position] == 255:
-                break  # a rare shape that needs the tab count; nothing after it is read
-            else:
-                operand = 1 + grpprl[position]
-        else:
-            operand = _OPERAND_SIZES[spra]
+        operand = _operand_size(sprm, grpprl=grpprl, position=position)
+        if operand is None:
+            break
         value = grpprl[position] if position < len(grpprl) else 0
         if sprm == _SPRM_IN_TABLE:
             in_table = bool(value)
         elif sprm == _SPRM_TTP:
             row_end = bool(value)
+        elif sprm == _SPRM_HUGE_PAPX:
+            huge = _huge_papx(grpprl[position : position + 4], pool=pool)
+            if huge is None:
+                return None
+            in_table, row_end = in_table or huge[0], row_end or huge[1]
         position += operand
     return in_table, row_end
+
+
+def _operand_size(sprm: int, *, grpprl: bytes, position: int) -> int | None:
+    """The size of a sprm's operand (MS-DOC Sprm.spra), or None when it cannot be told."""
+    spra = sprm >> 13
+    if spra != 6:
+        return _OPERAND_SIZES[spra]
+    if position >= len(grpprl):
+        return None
+    if sprm == _SPRM_DEF_TABLE and position + 2 <= len(grpprl):
+        cb: int = struct.unpack_from("<H", grpprl, position)[0]
+        return 2 + max(cb - 1, 0)
+    if sprm == _SPRM_CHG_TABS and grpprl[position] == 255:
+        return None  # a rare shape that needs the tab count; nothing after it is read
+    return 1 + grpprl[position]
+
+
+def _huge_papx(operand: bytes, *, pool: bytes | None) -> _Flags:
+    """The flags of properties kept in the Data stream (a PrcData at the operand's offset)."""
+    if pool is None or len(operand) < 4:
+        return None
+    (offset,) = struct.unpack_from("<I", operand, 0)
+    if offset + 2 > len(pool):
+        return None
+    (length,) = struct.unpack_from("<H", pool, offset)
+    return _sprm_flags(pool[offset + 2 : offset + 2 + length], pool=None)
 
 
 class _WordText:
@@ -540,12 +587,10 @@ class _WordText:
 
     def _cell_mark(self, fc: int) -> None:
         flags = self.paragraphs.at(fc)
-        if flags is not None:
-            row_end = flags[1]
-        else:
-            # No paragraph properties: a second mark in a row with nothing between ends it
-            # (an empty cell reads the same: that row comes out short).
-            row_end = not self.paragraphs.known and self.last_cell and not "".join(self.line)
+        # Properties not known: a second mark in a row with nothing between ends it (an empty
+        # cell reads the same: that row comes out short).
+        guess = self.last_cell and not "".join(self.line)
+        row_end = flags[1] if flags is not None else guess
         if row_end:
             self.line.clear()
             self._flush_row()

@@ -33,16 +33,16 @@ _NAMESPACES = (
     'xmlns:fo="urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0" '
     'xmlns:xlink="http://www.w3.org/1999/xlink"'
 )
-# Where a letter's list goes: a table in the body or in the page header, tab-separated lines
-# in a footnote or in a text box.
-PLACES = ("body", "header", "footnote", "text-box")
+# Where a letter's list goes: a table in the body, in the page header or nested in a cell of
+# a layout table, tab-separated lines in a footnote or in a text box.
+PLACES = ("body", "header", "nested", "footnote", "text-box")
 WIDE = 60  # extra columns of the wide table: its row properties go to the Data stream
 LINK = "https://example.com/private/price-list"
 LINK_TEXT = "価格表はこちら"
 NOTES = "次回の打ち合わせは来週の火曜日です。"
 
 
-def _table(rows: Rows) -> str:
+def _table(rows: Rows, *, name: str = "List") -> str:
     def cell(value: object) -> str:
         return (
             '<table:table-cell office:value-type="string">'
@@ -55,7 +55,7 @@ def _table(rows: Rows) -> str:
     )
     columns = len(rows[0])
     return (
-        '<table:table table:name="List">'
+        f'<table:table table:name="{name}">'
         f'<table:table-column table:number-columns-repeated="{columns}"/>{body}</table:table>'
     )
 
@@ -94,6 +94,15 @@ def letter_fodt(rows: Rows | None, *, place: str = "body") -> str:
         box = (
             '<draw:frame draw:name="Box" text:anchor-type="paragraph" svg:width="16cm" '
             f'svg:height="12cm"><draw:text-box>{_tab_lines(rows)}</draw:text-box></draw:frame>'
+        )
+    elif rows is not None and place == "nested":
+        table = (
+            '<table:table table:name="Layout"><table:table-column '
+            'table:number-columns-repeated="2"/><table:table-row><table:table-cell '
+            'office:value-type="string"><text:p>添付資料</text:p></table:table-cell>'
+            '<table:table-cell office:value-type="string"><text:p>次の通り:</text:p>'
+            f"{_table(rows, name='Nested')}<text:p>以上</text:p></table:table-cell>"
+            "</table:table-row></table:table>"
         )
     elif rows is not None:
         table = _table(rows)

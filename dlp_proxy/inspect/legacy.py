@@ -108,11 +108,17 @@ _CLX: Final = 33
 _FKP: Final = 512
 
 # Paragraph properties (sprms) that place a paragraph in a table or end a table row. A nested
-# table's cells and rows end with paragraph marks: its text stays in the outer cell.
+# table's cells and rows end with paragraph marks marked as such.
 _SPRM_IN_TABLE: Final = 0x2416
 _SPRM_TTP: Final = 0x2417
+_SPRM_INNER_CELL: Final = 0x244B
+_SPRM_INNER_TTP: Final = 0x244C
+_SPRM_ITAP: Final = 0x6649  # the table depth of a paragraph
 _SPRM_DEF_TABLE: Final = 0xD608
 _SPRM_HUGE_PAPX: Final = 0x6646  # the properties are in the Data stream
+_TABLE_SPRMS: Final = frozenset(
+    {_SPRM_IN_TABLE, _SPRM_TTP, _SPRM_INNER_CELL, _SPRM_INNER_TTP, _SPRM_ITAP}
+)
 _SPRM_CHG_TABS: Final = 0xC615
 _OPERAND_SIZES: Final = {0: 1, 1: 1, 2: 2, 3: 4, 4: 2, 5: 2, 7: 3}
 
@@ -145,7 +151,20 @@ class _Piece:
     compressed: bool
 
 
-_Flags = tuple[bool, bool] | None  # (in a table, ends a row), or None: not known
+@dataclass(frozen=True, slots=True)
+class _Para:
+    """What a paragraph's properties say about tables: in one (``depth`` levels of nesting),
+    its mark ends a row, or (in a nested table, whose marks are paragraph marks) ends a
+    nested cell or a nested row."""
+
+    depth: int = 0
+    row_end: bool = False
+    inner_cell: bool = False
+    inner_row_end: bool = False
+
+
+_PLAIN: Final = _Para()
+_Flags = _Para | None  # None: not known
 _Run = tuple[int, int, _Flags]  # a paragraph's start and end in the stream, its flags
 
 
@@ -159,8 +178,8 @@ class _Paragraphs:
         self.flags: list[_Flags] = []
 
     def at(self, fc: int) -> _Flags:
-        """(in a table, ends a row) for the paragraph whose mark is at ``fc``, or None when
-        that is not known."""
+        """The table flags of the paragraph whose mark is at ``fc``, or None when they are
+        not known."""
         index = bisect.bisect_right(self.starts, fc) - 1
         if index >= 0 and fc < self.ends[index]:
             return self.flags[index]
@@ -426,13 +445,13 @@ def _fkp(word: bytes, *, offset: int, pool: bytes | None) -> list[_Run]:
     found: list[_Run] = []
     for index in range(runs):
         where = 2 * page[4 * (runs + 1) + 13 * index]
-        flags = _papx_flags(page, where=where, pool=pool) if where else (False, False)
+        flags = _papx_flags(page, where=where, pool=pool) if where else _PLAIN
         found.append((fcs[index], fcs[index + 1], flags))
     return found
 
 
 def _papx_flags(page: bytes, *, where: int, pool: bytes | None) -> _Flags:
-    """(in a table, ends a row) from the PapxInFkp at ``where``."""
+    """The table flags of the PapxInFkp at ``where``."""
     if where >= _FKP - 1:
         raise Unscannable("corrupt", "paragraph properties past their page")
     size = page[where]
@@ -444,9 +463,9 @@ def _papx_flags(page: bytes, *, where: int, pool: bytes | None) -> _Flags:
 
 
 def _sprm_flags(grpprl: bytes, *, pool: bytes | None) -> _Flags:
-    """(in a table, ends a row) from a list of paragraph sprms; properties kept in the Data
-    stream (sprmPHugePapx: a wide table row's) are read there, or not known (None)."""
-    in_table = row_end = False
+    """The table flags in a list of paragraph sprms; properties kept in the Data stream
+    (sprmPHugePapx: a wide table row's) are read there, or not known (None)."""
+    found: dict[int, int] = {}
     position = 0
     while position + 2 <= len(grpprl):
         (sprm,) = struct.unpack_from("<H", grpprl, position)
@@ -454,18 +473,22 @@ def _sprm_flags(grpprl: bytes, *, pool: bytes | None) -> _Flags:
         operand = _operand_size(sprm, grpprl=grpprl, position=position)
         if operand is None:
             break
-        value = grpprl[position] if position < len(grpprl) else 0
-        if sprm == _SPRM_IN_TABLE:
-            in_table = bool(value)
-        elif sprm == _SPRM_TTP:
-            row_end = bool(value)
-        elif sprm == _SPRM_HUGE_PAPX:
+        if sprm == _SPRM_HUGE_PAPX:
             huge = _huge_papx(grpprl[position : position + 4], pool=pool)
             if huge is None:
                 return None
-            in_table, row_end = in_table or huge[0], row_end or huge[1]
+            found.update(huge)
+        elif sprm in _TABLE_SPRMS:
+            value = grpprl[position : position + min(operand, 4)]
+            found[sprm] = int.from_bytes(value.ljust(4, b"\0"), "little")
         position += operand
-    return in_table, row_end
+    depth = found.get(_SPRM_ITAP, 1 if found.get(_SPRM_IN_TABLE) else 0)
+    return _Para(
+        depth=min(depth, 1 << 16) if found.get(_SPRM_IN_TABLE) or depth else 0,
+        row_end=bool(found.get(_SPRM_TTP)),
+        inner_cell=bool(found.get(_SPRM_INNER_CELL)),
+        inner_row_end=bool(found.get(_SPRM_INNER_TTP)),
+    )
 
 
 def _operand_size(sprm: int, *, grpprl: bytes, position: int) -> int | None:
@@ -483,26 +506,45 @@ def _operand_size(sprm: int, *, grpprl: bytes, position: int) -> int | None:
     return 1 + grpprl[position]
 
 
-def _huge_papx(operand: bytes, *, pool: bytes | None) -> _Flags:
-    """The flags of properties kept in the Data stream (a PrcData at the operand's offset)."""
+def _huge_papx(operand: bytes, *, pool: bytes | None) -> dict[int, int] | None:
+    """The table sprms of properties kept in the Data stream (a PrcData at the operand's
+    offset), or None when they are not there."""
     if pool is None or len(operand) < 4:
         return None
     (offset,) = struct.unpack_from("<I", operand, 0)
     if offset + 2 > len(pool):
         return None
     (length,) = struct.unpack_from("<H", pool, offset)
-    return _sprm_flags(pool[offset + 2 : offset + 2 + length], pool=None)
+    grpprl = pool[offset + 2 : offset + 2 + length]
+    found: dict[int, int] = {}
+    position = 0
+    while position + 2 <= len(grpprl):
+        (sprm,) = struct.unpack_from("<H", grpprl, position)
+        position += 2
+        operand_size = _operand_size(sprm, grpprl=grpprl, position=position)
+        if operand_size is None:
+            break
+        if sprm in _TABLE_SPRMS:
+            value = grpprl[position : position + min(operand_size, 4)]
+            found[sprm] = int.from_bytes(value.ljust(4, b"\0"), "little")
+        position += operand_size
+    return found
 
 
 class _WordText:
     """Pieces of text laid out as lines: paragraph marks end lines, cell marks end cells,
-    row-end marks end a row (one tab-separated line); field instructions are dropped."""
+    row-end marks end a row (one tab-separated line); the rows of a table nested in a cell
+    are lines of their own below the row holding it (as HTML is laid out); field
+    instructions are dropped."""
 
     def __init__(self, paragraphs: _Paragraphs, *, out: _Lines) -> None:
         self.paragraphs = paragraphs
         self.out = out
-        self.line: list[str] = []
-        self.cells: list[str] = []
+        self.line: list[str] = []  # the paragraph being read
+        self.cell: list[str] = []  # the paragraphs of the cell being read
+        self.cells: list[str] = []  # the cells of the row being read
+        self.inner: list[str] = []  # the cells of a nested table's row being read
+        self.below: list[str] = []  # nested rows, written below the row holding them
         self.fields: list[bool] = []  # per open field: still in its instruction
         self.instructions = 0
         self.last_cell = False  # the previous mark was a cell mark (for the guess)
@@ -568,15 +610,10 @@ class _WordText:
         elif self.instructions:
             return
         elif char == "\r":
-            flags = self.paragraphs.at(fc)
-            if flags is not None and flags[0]:
-                self.line.append(" ")  # a paragraph inside a cell
-            else:
-                self._flush_row()
-                self._end_line()
+            self._paragraph_mark(self.paragraphs.at(fc))
             self.last_cell = False
         elif char == _CELL:
-            self._cell_mark(fc)
+            self._cell_mark(self.paragraphs.at(fc))
         elif char == "\x0b":
             self.line.append(" ")
         elif char == "\x0c":
@@ -585,29 +622,57 @@ class _WordText:
         elif char == "\x1e":
             self.line.append("-")
 
-    def _cell_mark(self, fc: int) -> None:
-        flags = self.paragraphs.at(fc)
+    def _paragraph_mark(self, flags: _Flags) -> None:
+        if flags is None or not flags.depth:
+            self._flush_row()
+            self._end_line()
+        elif flags.inner_row_end:
+            self.line.clear()
+            self._end_inner_row()
+        elif flags.inner_cell:
+            self.inner.append(self._take(self.line))
+        elif flags.depth > 1:
+            self.line.append(" ")  # a paragraph inside a nested table's cell
+        else:
+            self.cell.append(self._take(self.line))  # a paragraph inside a cell
+
+    def _cell_mark(self, flags: _Flags) -> None:
         # Properties not known: a second mark in a row with nothing between ends it (an empty
         # cell reads the same: that row comes out short).
         guess = self.last_cell and not "".join(self.line)
-        row_end = flags[1] if flags is not None else guess
-        if row_end:
+        if flags.row_end if flags is not None else guess:
             self.line.clear()
             self._flush_row()
             self.last_cell = False
         else:
-            self.cells.append("".join(self.line).replace("\t", " ").strip())
-            self.line.clear()
+            self.cell.append(self._take(self.line))
+            self.cells.append(" ".join(part for part in self.cell if part))
+            self.cell = []
             self.last_cell = True
 
+    @staticmethod
+    def _take(parts: list[str]) -> str:
+        text = "".join(parts).replace("\t", " ").strip()
+        parts.clear()
+        return text
+
+    def _end_inner_row(self) -> None:
+        if self.inner:
+            self.below.append("\t".join(self.inner))
+            self.inner = []
+
     def _flush_row(self) -> None:
-        if self.cells:
-            pending = "".join(self.line).strip()
+        self._end_inner_row()
+        if self.cells or self.cell:
+            pending = " ".join(part for part in [*self.cell, self._take(self.line)] if part)
+            self.cell = []
             if pending:
                 self.cells.append(pending)
-                self.line.clear()
             self.out.add("\t".join(self.cells))
             self.cells = []
+        for line in self.below:
+            self.out.add(line)
+        self.below = []
 
     def _end_line(self) -> None:
         line = "".join(self.line).strip(" ")

@@ -228,7 +228,8 @@ def office_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
       LibreOffice writes as a million repeated empty rows in ODS);
     - ``far-formulas.xls``: six formulas in opposite corners of a 30,000 x 256 area;
     - ``legacy-{place}-{people,products}.doc``: a Writer letter with the list in the body
-      (a table), the page header (a table), a footnote or a text box (tab-separated lines),
+      (a table), the page header (a table), a cell of a layout table (a nested table), a
+      footnote or a text box (tab-separated lines),
       or as a table 64 columns wide (``wide``: its row properties go to the Data stream),
       saved as Word 97 (``legacycraft.letter_fodt``); ``letter.doc`` without a list,
       ``encrypted.doc`` the body one with a password (RC4 CryptoAPI);

@@ -45,9 +45,10 @@ def _text(data: bytes) -> legacy.Content:
 
 @pytest.mark.parametrize("place", [*legacycraft.PLACES, "wide"])
 def test_a_list_in_a_word_97_letter_is_found(office_files: dict[str, bytes], place: str) -> None:
-    """The list as a table in the body or the page header, as tab-separated lines in a
-    footnote or a text box, as a table 64 columns wide (whose row-end marks have their
-    properties in the Data stream): every row counted; the price-list twin is read with none."""
+    """The list as a table in the body, the page header or a cell of a layout table, as
+    tab-separated lines in a footnote or a text box, as a table 64 columns wide (whose
+    row-end marks have their properties in the Data stream): every row counted; the
+    price-list twin is read with none."""
     [found] = _inspect(office_files[f"legacy-{place}-people.doc"], "letter.doc")
     assert (found.type, found.status, found.read_as) == ("doc", "read", "table"), found.detail
     assert found.personal_rows == ROWS

@@ -18,6 +18,7 @@ from aiosmtpd.smtp import SMTP
 from dlp_proxy.config import Settings, load_settings
 from dlp_proxy.scanner import Job, evaluate
 from dlp_proxy.service import Proxy
+from tests import legacycraft
 from tests.builders import HEADER, PRODUCT_HEADER, customers, products, xlsx_bytes
 
 pytest_plugins = ["tests.qstore"]
@@ -225,7 +226,17 @@ def office_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
       holding the customer list (or a product list, its harmless twin);
     - ``far-{people,products}.{ods,xlsx,xls}``: the list and one more cell far away (what
       LibreOffice writes as a million repeated empty rows in ODS);
-    - ``far-formulas.xls``: six formulas in opposite corners of a 30,000 x 256 area.
+    - ``far-formulas.xls``: six formulas in opposite corners of a 30,000 x 256 area;
+    - ``legacy-{place}-{people,products}.doc``: a Writer letter with the list in the body
+      (a table), the page header (a table), a cell of a layout table (a nested table), a
+      footnote or a text box (tab-separated lines),
+      or as a table 64 columns wide (``wide``: its row properties go to the Data stream),
+      saved as Word 97 (``legacycraft.letter_fodt``); ``letter.doc`` without a list,
+      ``encrypted.doc`` the body one with a password (RC4 CryptoAPI);
+    - ``legacy-{people,products}.ppt``: a python-pptx presentation with the list as a table
+      and speaker notes, saved as PowerPoint 97;
+    - ``embedded-{people,products}.{doc,ppt}``: a Calc object in a Writer document saved as
+      Word 97 (an ObjectPool storage) and on an Impress slide saved as PowerPoint 97.
     """
     directory = tmp_path_factory.mktemp("office")
     source = directory / "customers.xlsx"
@@ -247,10 +258,41 @@ def office_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
                 "outputs": [
                     [str(directory / f"embedded-{label}.odt"), "writer8", ""],
                     [str(directory / f"embedded-{label}.docx"), "MS Word 2007 XML", ""],
+                    [str(directory / f"embedded-{label}.doc"), "MS Word 97", ""],
                 ],
             }
         )
-        made += [f"embedded-{label}.odt", f"embedded-{label}.docx"]
+        batch.append(
+            {
+                "embedded": rows,
+                "into": "impress",
+                "outputs": [[str(directory / f"embedded-{label}.ppt"), "MS PowerPoint 97", ""]],
+            }
+        )
+        made += [f"embedded-{label}.{kind}" for kind in ("odt", "docx", "doc", "ppt")]
+        for place in (*legacycraft.PLACES, "wide"):
+            letter = directory / f"legacy-{place}-{label}.fodt"
+            listed = legacycraft.widen(rows) if place == "wide" else rows
+            letter.write_text(
+                legacycraft.letter_fodt(listed, place="body" if place == "wide" else place),
+                encoding="utf-8",
+            )
+            name = f"legacy-{place}-{label}.doc"
+            outputs = [[str(directory / name), "MS Word 97", ""]]
+            if (place, label) == ("body", "people"):
+                outputs.append([str(directory / "encrypted.doc"), "MS Word 97", OFFICE_PASSWORD])
+                made.append("encrypted.doc")
+            batch.append({"source": str(letter), "outputs": outputs})
+            made.append(name)
+        deck = directory / f"legacy-{label}.pptx"
+        deck.write_bytes(legacycraft.presentation(rows, notes=legacycraft.NOTES))
+        batch.append(
+            {
+                "source": str(deck),
+                "outputs": [[str(directory / f"legacy-{label}.ppt"), "MS PowerPoint 97", ""]],
+            }
+        )
+        made.append(f"legacy-{label}.ppt")
         for kind, (row, column) in FAR_CELLS.items():
             cells = [[r, c, value] for r, line in enumerate(rows) for c, value in enumerate(line)]
             cells.append([row, column, "end"])
@@ -267,6 +309,12 @@ def office_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         }
     )
     made.append("far-formulas.xls")
+    letter = directory / "letter.fodt"
+    letter.write_text(legacycraft.letter_fodt(None), encoding="utf-8")
+    batch.append(
+        {"source": str(letter), "outputs": [[str(directory / "letter.doc"), "MS Word 97", ""]]}
+    )
+    made.append("letter.doc")
     spec = directory / "batch.json"
     spec.write_text(json.dumps(batch, ensure_ascii=False), encoding="utf-8")
     subprocess.run(

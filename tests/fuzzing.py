@@ -19,8 +19,10 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docx
+import olefile
 import pptx
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -29,7 +31,7 @@ from dlp_proxy import errors
 from dlp_proxy.envelope import Client, Envelope
 from dlp_proxy.policy.load import Policy, load_policy
 from dlp_proxy.scanner import Scanner
-from tests import carriers, cfb, fuzzjobs, markupcorpus
+from tests import carriers, cfb, fuzzjobs, legacycraft, markupcorpus
 from tests.builders import customers, pdf_bytes
 from tests.corpus import hostile
 
@@ -232,6 +234,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "carrier": carrier_seeds(csv, xlsx),
         "markup": markup,
         "document": _documents(xlsx, csv),
+        "legacy": legacy_seeds(xlsx, csv),
         "pdf": {
             "text.pdf": pdf_bytes(["Name, Phone, Email", "Taro Yamada, 090-1234-5678, t@ex.jp"]),
             "scan.pdf": pdf_bytes(image=True),
@@ -265,6 +268,28 @@ def carrier_seeds(csv: bytes, xlsx: bytes) -> dict[str, bytes]:
     except carriers.MissingTool as missing:
         print(f"fuzzing: no 7z seed: {missing}", file=sys.stderr)
     return found
+
+
+def legacy_seeds(xlsx: bytes, csv: bytes) -> dict[str, bytes]:
+    """A .doc with a letter, a table (cell and row-end marks, paragraph properties), a field,
+    8-bit and UTF-16 pieces and a workbook in its ObjectPool; a .ppt with outline text, a
+    table as a group of anchored shapes and a compressed embedded object."""
+    rows = [["氏名", "電話"], ["山田 太郎", "090-1234-5678"], ["佐藤 花子", "080-2222-3333"]]
+    doc = legacycraft.word97_table(
+        rows,
+        intro="Dear \x13 MERGEFIELD name \x14customer\x15,\r",
+        extra={"ObjectPool": {"_1": {"\x01CompObj": b"\x01\x00\xfe\xff", "Package": xlsx}}},
+    )
+    inner = cfb.compound_file({"\x01Ole10Native": _native("list.csv", csv)})
+    return {"s.doc": doc, "s.ppt": legacycraft.powerpoint97(rows, objects=[inner])}
+
+
+def _native(name: str, data: bytes) -> bytes:
+    """An \\x01Ole10Native stream as the Packager writes it."""
+    path = f"C:\\{name}".encode()
+    body = b"\x02\x00" + name.encode() + b"\x00" + path + b"\x00\x00\x00\x03\x00"
+    body += struct.pack("<I", len(path) + 1) + path + b"\x00" + struct.pack("<I", len(data)) + data
+    return struct.pack("<I", len(body)) + body
 
 
 def _documents(xlsx: bytes, csv: bytes) -> dict[str, bytes]:
@@ -630,6 +655,49 @@ def zip_steps() -> st.SearchStrategy[Callable[[bytes], bytes]]:
     return st.one_of(local, central, member)
 
 
+@dataclass(frozen=True)
+class InStream:
+    """Mutate one stream of a compound file (a .doc's WordDocument or table stream, a .ppt's
+    records) and write the file again, so the damage reaches the readers behind a valid
+    container."""
+
+    index: int
+    steps: tuple[Callable[[bytes], bytes], ...]
+
+    def __call__(self, data: bytes) -> bytes:
+        try:
+            with olefile.OleFileIO(data) as ole:
+                paths = sorted(ole.listdir(streams=True))
+                tree: dict[str, Any] = {}
+                for path in paths:
+                    folder = tree
+                    for name in path[:-1]:
+                        folder = folder.setdefault(name, {})
+                    folder[path[-1]] = ole.openstream(path).read()
+        except Exception:
+            return data  # already broken: leave it to the byte steps
+        if not paths:
+            return data
+        path = paths[self.index % len(paths)]
+        folder = tree
+        for name in path[:-1]:
+            folder = folder[name]
+        content = folder[path[-1]]
+        for step in self.steps:
+            content = step(content)
+        folder[path[-1]] = content
+        try:
+            return cfb.compound_file(tree)
+        except ValueError:  # grown past what cfb writes
+            return data
+
+
+def ole_steps() -> st.SearchStrategy[Callable[[bytes], bytes]]:
+    return st.builds(
+        InStream, st.integers(0, 20), st.lists(byte_steps(), min_size=1, max_size=3).map(tuple)
+    )
+
+
 def mail_steps() -> st.SearchStrategy[Callable[[bytes], bytes]]:
     return st.one_of(
         st.builds(
@@ -655,6 +723,7 @@ STEPS: dict[str, Callable[[], st.SearchStrategy[Callable[[bytes], bytes]]]] = {
     "carrier": byte_steps,
     "markup": byte_steps,
     "document": lambda: st.one_of(byte_steps(), zip_steps(), zip_steps()),
+    "legacy": lambda: st.one_of(byte_steps(), ole_steps(), ole_steps()),
     "pdf": byte_steps,
 }
 

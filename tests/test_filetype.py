@@ -11,7 +11,7 @@ import pytest
 from msoffcrypto.format.ooxml import OOXMLFile
 
 from dlp_proxy.inspect import files, filetype
-from tests import packagecraft
+from tests import cfb, legacycraft, packagecraft
 from tests.builders import csv_bytes, customers, message, xlsx_bytes, zip_bytes
 
 ROWS = customers(12)
@@ -194,6 +194,23 @@ CASES = [
     ("cms-ber-indefinite", _cms(SIGNED_DATA, b"\x80"), (), "pkcs7", "pkcs7", None),
     ("cms-auth-enveloped", _cms(AUTH_ENVELOPED, b"\x82\x01\xde"), (), "pkcs7", "pkcs7", None),
     ("cms-pem", b"-----BEGIN CMS-----\nMIIF0g==\n", (), "pkcs7", "pkcs7", None),
+    ("word-97", legacycraft.word97([legacycraft.Piece("x\r")]), (), "doc", "legacy", None),
+    (
+        "word-97-encrypted",
+        legacycraft.word97([legacycraft.Piece("x\r")], encrypted=True),
+        ("text",),
+        "doc",
+        "legacy",
+        "encrypted",
+    ),
+    (
+        "powerpoint-97",
+        cfb.compound_file({"PowerPoint Document": bytes(8), "Current User": bytes(20)}),
+        (),
+        "ppt",
+        "legacy",
+        None,
+    ),
 ]
 
 

@@ -80,6 +80,14 @@ def test_documents(harness: Harness, case: Case) -> None:
 
 
 @FUZZ
+@given(case=fuzzing.cases("legacy"))
+def test_legacy_documents(harness: Harness, case: Case) -> None:
+    """Binary Word and PowerPoint 97-2003 files, mutated as bytes and stream by stream."""
+    outcome = harness.run(case.data, fuzzing.file_job(case.seed), "legacy")
+    check(harness, outcome, case)
+
+
+@FUZZ
 @given(case=fuzzing.cases("delimited"))
 def test_delimited_text(harness: Harness, case: Case) -> None:
     outcome = harness.run(case.data, fuzzing.table_job(delimited=True), "delimited")

@@ -27,6 +27,7 @@ from dlp_proxy.inspect import (
     detect,
     documents,
     filetype,
+    legacy,
     mapi,
     markup,
     mime,
@@ -57,6 +58,8 @@ NOT_READ = "no reader took it"
 _NO_DAMAGE = Unscannable("ambiguous", "structure recorded without a reason")
 # The most text one document may yield (characters): some 10,000 pages.
 _DOCUMENT_TEXT = 32 << 20
+# Problems of one file named in its detail; a hostile file can have one per record.
+_PROBLEMS_LISTED = 10
 
 
 def _looks_delimited(data: bytes) -> bool:
@@ -630,6 +633,31 @@ def _read_document(item: Item, data: bytes) -> None:
     _embedded(item, data)
 
 
+def _read_legacy(item: Item, data: bytes) -> None:
+    """A binary Word or PowerPoint 97-2003 file: its text, then its embedded objects."""
+    cap = min(item.limits.max_member_bytes, _DOCUMENT_TEXT)
+    if item.found.kind == "doc":
+        content = legacy.read_doc(data, cap=cap, check=item.budget.check)
+    else:
+        content = legacy.read_ppt(
+            data,
+            cap=cap,
+            object_cap=item.budget.cap(),
+            max_ratio=item.limits.max_ratio,
+            check=item.budget.check,
+        )
+    for problem in content.problems[:_PROBLEMS_LISTED]:
+        item.damage(problem)
+    if len(content.problems) > _PROBLEMS_LISTED:
+        more = len(content.problems) - _PROBLEMS_LISTED
+        item.damage(Unscannable("corrupt", f"{more:,} more problems"))
+    if content.text.strip():
+        item.text(content.text)
+    else:
+        item.prose()  # a document with no text at all (its embedded files are listed)
+    _objects(item, content.objects)
+
+
 def _read_ole_object(item: Item, data: bytes) -> None:
     _objects(item, oleobjects.contents(data))
 
@@ -741,6 +769,7 @@ READERS: dict[filetype.Family, Reader] = {
     "html": _read_html,
     "xml": _read_xml,
     "document": _read_document,
+    "legacy": _read_legacy,
     "pdf": _read_pdf,
     "rtf": _read_rtf,
     "zip": _read_zip,

@@ -24,6 +24,7 @@ Family = Literal[
     "html",
     "xml",
     "document",
+    "legacy",
     "pdf",
     "rtf",
     "zip",
@@ -41,10 +42,10 @@ Family = Literal[
 ]
 """Which reader takes a file (files.READERS); ``other`` has none and is always unscannable.
 
-``document`` is an OOXML or ODF document (text and embedded objects); ``stream`` a single
-compressed stream (gzip, bzip2, xz); ``ole-object`` an OLE object storage (Ole10Native,
-Package); ``media`` an image, audio, video or font file: it cannot carry a list, so it is
-read as *not applicable*.
+``document`` is an OOXML or ODF document (text and embedded objects); ``legacy`` a binary
+Word or PowerPoint 97-2003 document (the same); ``stream`` a single compressed stream (gzip,
+bzip2, xz); ``ole-object`` an OLE object storage (Ole10Native, Package); ``media`` an image,
+audio, video or font file: it cannot carry a list, so it is read as *not applicable*.
 """
 
 WORKBOOKS = frozenset({"xlsx", "xlsm", "xlsb", "xls", "ods"})
@@ -535,10 +536,9 @@ def _ole_type(data: bytes) -> FileType:
         kind = "doc" if "worddocument" in streams else "ppt"
         if office_encrypted(data):
             return FileType(
-                kind, "other", Unscannable("encrypted", "password-protected Office file")
+                kind, "legacy", Unscannable("encrypted", "password-protected Office file")
             )
-        problem = Unscannable("unsupported", f"the text of a binary (97-2003) .{kind} is not read")
-        return FileType(kind, "other", problem)
+        return FileType(kind, "legacy")
     return FileType("ole", "other", Unscannable("unsupported", "OLE file of no format we know"))
 
 

@@ -61,26 +61,42 @@ def contents(data: bytes) -> list[tuple[str, bytes]]:
     return found
 
 
-def document_storages(ole: Any, *, prefix: str = "") -> list[tuple[str, int]]:
-    """(name, directory id) of each storage at the root (whose name starts with ``prefix``)
-    that holds a document of its own."""
+def document_storages(
+    ole: Any, *, prefix: str = "", under: str | None = None, every: bool = False
+) -> list[tuple[str, int]]:
+    """(name, directory id) of each storage at the root, or in the root's storage named
+    ``under`` (a .doc's ``ObjectPool``), whose name starts with ``prefix`` and that holds a
+    document of its own (``every``: whatever it holds)."""
     found = []
-    root = ole.root
-    for child in root.kids if root is not None else []:
+    parent = ole.root
+    if under is not None and parent is not None:
+        parent = next(
+            (
+                kid
+                for kid in parent.kids
+                if kid.entry_type == olefile.STGTY_STORAGE and kid.name.lower() == under.lower()
+            ),
+            None,
+        )
+    for child in parent.kids if parent is not None else []:
         if child.entry_type != olefile.STGTY_STORAGE or not child.name.startswith(prefix):
             continue
         names = {kid.name.lower() for kid in child.kids if kid.entry_type == olefile.STGTY_STREAM}
-        if names & _DOCUMENT_STREAMS:
+        if every or names & _DOCUMENT_STREAMS:
             found.append((child.name, child.sid))
     return found
 
 
-def embedded_storages(data: bytes, *, prefix: str) -> list[tuple[str, bytes]]:
-    """The storages of compound file ``data`` named ``prefix...`` that hold a document of their
-    own (an xls keeps its embedded objects in ``MBD...`` storages), each as a file of its own."""
+def embedded_storages(
+    data: bytes, *, prefix: str, under: str | None = None, every: bool = False
+) -> list[tuple[str, bytes]]:
+    """The storages of compound file ``data`` named ``prefix...`` (at the root, or in the
+    root's storage ``under``) that hold a document of their own (``every``: all of them),
+    each as a file of its own: an xls keeps its embedded objects in ``MBD...`` storages, a
+    .doc in ``ObjectPool/_NNNN``."""
     try:
         with olefile.OleFileIO(io.BytesIO(data)) as ole:
-            storages = document_storages(ole, prefix=prefix)
+            storages = document_storages(ole, prefix=prefix, under=under, every=every)
         return [(name, reroot(data, sid)) for name, sid in storages]
     except Unscannable:
         raise

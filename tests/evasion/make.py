@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import carriers, cfb  # noqa: E402
+from tests import carriers, cfb, legacycraft  # noqa: E402
 from tests.builders import HEADER, customers, pdf_bytes  # noqa: E402
 
 SENDER = "sales@corp.example"
@@ -507,6 +507,18 @@ def _docx_table(payload: Payload) -> bytes:
     )
     data = docx(_paragraph("一覧") + b"<w:tbl>" + rows + b"</w:tbl>")
     return with_file(f"{payload.stem}.docx", data)
+
+
+@case("doc-table", "3", "the list as a table in a Word 97-2003 .doc (written from MS-DOC)")
+def _doc_table(payload: Payload) -> bytes:
+    data = legacycraft.word97_table(payload.table(), intro="お世話になっております。\r")
+    return with_file(f"{payload.stem}.doc", data, "application/msword")
+
+
+@case("ppt-table", "3", "the list as a table on a PowerPoint 97-2003 slide (a group of shapes)")
+def _ppt_table(payload: Payload) -> bytes:
+    data = legacycraft.powerpoint97(payload.table())
+    return with_file(f"{payload.stem}.ppt", data, "application/vnd.ms-powerpoint")
 
 
 # Item 4: carriers.

@@ -4,7 +4,8 @@
 
 Deterministic: zip timestamps and openpyxl's dates are pinned, random bytes are seeded. The
 replay test (tests/test_hostile_replay.py) reads the committed files, never this script.
-LibreOffice (soffice) is needed once for the xls files, 7-Zip (7zz or 7z) for the 7z files.
+LibreOffice (soffice) is needed once for the xls files and a .doc, 7-Zip (7zz or 7z) for the
+7z files.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import tarfile
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import carriers, packagecraft, zipcraft  # noqa: E402
+from tests import carriers, cfb, legacycraft, packagecraft, zipcraft  # noqa: E402
 from tests.corpus import hostile  # noqa: E402
 
 FIXED_TIME = time.mktime((2024, 4, 1, 9, 0, 0, 0, 0, -1))
@@ -945,6 +947,114 @@ def _rtf_cut() -> bytes:
 @entry("bin-in-objdata.rtf", "an \\objdata \\bin run declaring 2 GiB", "corrupt")
 def _rtf_bin() -> bytes:
     return b"{\\rtf1{\\object\\objemb{\\*\\objdata \\bin2147483647 0105000002000000}}}"
+
+
+# --- binary Word and PowerPoint 97-2003 -----------------------------------------------------
+
+_LIST_TEXT = CSV.decode().replace(",", "\t").replace("\r\n", "\r")
+
+
+@entry(
+    "piece-bomb.doc", "2,000 pieces of a .doc all pointing at the same 2,000 characters", "corrupt"
+)
+def _piece_bomb() -> bytes:
+    return legacycraft.word97([legacycraft.Piece("x" * 1999 + "\r")], repeat=2_000)
+
+
+@entry(
+    "piece-past-end.doc",
+    "a .doc piece holding a list declares 4 billion characters",
+    "corrupt",
+)
+def _piece_past_end() -> bytes:
+    data = legacycraft.word97(
+        [legacycraft.Piece("lost\r", compressed=True), legacycraft.Piece(_LIST_TEXT)]
+    )
+    # The second piece's end position: 0xFFFFFFF0 characters after the first.
+    first_end = struct.pack("<II", 0, 5)
+    return data.replace(
+        first_end + struct.pack("<I", 5 + len(_LIST_TEXT)), first_end + b"\xf0\xff\xff\xff", 1
+    )
+
+
+@entry("truncated.doc", "the first 3 KiB of a Word 97 letter holding a list", "corrupt")
+def _truncated_doc() -> bytes:
+    return _libreoffice_doc()[:3072]
+
+
+@entry("garbage-table.doc", "a Word 97 letter whose table stream is seeded random bytes", "corrupt")
+def _garbage_table_doc() -> bytes:
+    data = legacycraft.word97([legacycraft.Piece(_LIST_TEXT)], as_file=False)
+    rng = random.Random(11)
+    data["1Table"] = bytes(rng.randrange(256) for _ in range(len(data["1Table"])))
+    return cfb.compound_file(data)
+
+
+@entry("nested.doc", "Word documents in each other's ObjectPool 8 deep", "limit")
+def _nested_doc() -> bytes:
+    tree = legacycraft.word97([legacycraft.Piece(_LIST_TEXT)], as_file=False)
+    for _ in range(8):
+        tree = legacycraft.word97(
+            [legacycraft.Piece("see the object\r")],
+            extra={"ObjectPool": {"_1": tree}},
+            as_file=False,
+        )
+    return cfb.compound_file(tree)
+
+
+def _ppt_record(kind: int, body: bytes, *, container: bool = False, instance: int = 0) -> bytes:
+    return struct.pack("<HHI", (0xF if container else 0) | instance << 4, kind, len(body)) + body
+
+
+def _ppt(stream: bytes) -> bytes:
+    return cfb.compound_file({"PowerPoint Document": stream, "Current User": bytes(20)})
+
+
+@entry("nesting-5000.ppt", "5,000 nested PowerPoint containers, a list beside them", "limit")
+def _ppt_nesting() -> bytes:
+    nested = _ppt_record(0x0FA0, "deep".encode("utf-16-le"))
+    for _ in range(5_000):
+        nested = _ppt_record(0x0FF0, nested, container=True)
+    listed = _ppt_record(0x0FA0, _LIST_TEXT.encode("utf-16-le"))
+    return _ppt(_ppt_record(0x03E8, listed, container=True) + nested)
+
+
+@entry("object-bomb.ppt", "an embedded object (ExOleObjStg) declaring 1 GiB of zlib", "limit")
+def _ppt_object_bomb() -> bytes:
+    packed = zlib.compress(bytes(4 << 20), 9)
+    body = struct.pack("<I", 1 << 30) + packed
+    return _ppt(
+        _ppt_record(0x0FA0, "x".encode("utf-16-le")) + _ppt_record(0x1011, body, instance=1)
+    )
+
+
+@entry(
+    "record-past-end.ppt", "a PowerPoint text record declaring 1 GiB, a list before it", "corrupt"
+)
+def _ppt_record_past_end() -> bytes:
+    listed = _ppt_record(0x0FA0, _LIST_TEXT.encode("utf-16-le"))
+    return _ppt(listed + struct.pack("<HHI", 0, 0x0FA0, 1 << 30) + "tail".encode("utf-16-le"))
+
+
+def _libreoffice_doc() -> bytes:
+    with tempfile.TemporaryDirectory() as scratch:
+        rows = [line.split(",") for line in CSV.decode().splitlines()]
+        source = Path(scratch) / "letter.fodt"
+        source.write_text(legacycraft.letter_fodt(rows), encoding="utf-8")
+        target = Path(scratch) / "letter.doc"
+        subprocess.run(
+            [
+                "/usr/bin/python3",
+                str(ROOT / "tests/tools/lo_convert.py"),
+                str(source),
+                str(target),
+                "MS Word 97",
+                "",
+            ],
+            check=True,
+            timeout=180,
+        )
+        return target.read_bytes()
 
 
 _SMALL_XLSX = hostile.small_xlsx

@@ -7,10 +7,12 @@ output opens another input (one soffice start for several documents). Filters: "
 "calc8", "Calc MS Excel 2007 XML", "calc_pdf_Export" (with a PASSWORD: needed to open the
 PDF), "HTML (StarCalc)", "MS Excel 2003 XML" (from a CSV: from an xlsx the XSLT recurses too
 deep), "writer8", "MS Word 2007 XML", and from a text document (.fodt) "Rich Text Format" and
-"HTML (StarWriter)". A .csv input is read as UTF-8. A batch runs several jobs in one soffice
+"HTML (StarWriter)", "MS Word 97" (from a text document), "MS PowerPoint 97" (from a
+presentation). A .csv input is read as UTF-8. A batch runs several jobs in one soffice
 start, each a JSON object with "outputs" (the triples) and one of: "source" (a file to
 convert), "embedded"
-(rows for a Calc object embedded in a new Writer document), "cells" (a new Calc document:
+(rows for a Calc object embedded in a new Writer document, or with "into": "impress" on a
+slide of a new Impress presentation), "cells" (a new Calc document:
 [row, column, text or =formula] triples, and optionally "fill": [range, formula] filled
 down and right).
 Needs python3-uno and soffice (scripts/test-deps installs both).
@@ -112,6 +114,17 @@ def _document(desktop: Any, job: dict[str, Any]) -> Any:
         document = desktop.loadComponentFromURL(url, "_blank", 0, options)
         if document is None:
             raise SystemExit(f"soffice could not open {source}")
+        return document
+    if "embedded" in job and job.get("into") == "impress":
+        document = desktop.loadComponentFromURL("private:factory/simpress", "_blank", 0, hidden)
+        page = document.DrawPages.getByIndex(0)
+        shape = document.createInstance("com.sun.star.drawing.OLE2Shape")
+        page.add(shape)
+        shape.CLSID = CALC_CLSID
+        shape.Size = uno.createUnoStruct("com.sun.star.awt.Size", 16000, 8000)
+        calc = shape.Model
+        _fill(calc.Sheets.getByIndex(0), job["embedded"])
+        calc.setModified(True)
         return document
     if "embedded" in job:
         document = desktop.loadComponentFromURL("private:factory/swriter", "_blank", 0, hidden)

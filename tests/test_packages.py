@@ -496,3 +496,29 @@ def test_broken_documents_are_unscannable_with_the_reason(case: str) -> None:
     [found] = inspect_file(make(), "broken")
     assert (found.status, found.unscannable, found.personal_rows) == ("unscannable", reason, rows)
     assert words in (found.detail or ""), found.detail
+
+
+@pytest.mark.parametrize("depth", [1, 2], ids=["in-a-layout-table", "two-layout-tables"])
+def test_a_table_nested_in_a_docx_table_is_read_row_by_row(depth: int) -> None:
+    """A list laid out inside another table's cell: its rows are lines of their own, so the
+    list is counted (its rows used to be joined into the one outer cell, and it passed)."""
+    people = [HEADER, *customers(20)]
+    prices = [
+        ("品番", "品名", "単価", "在庫数"),
+        *((f"P-{i}", f"部品{i}", "100", "3") for i in range(20)),
+    ]
+    counts = []
+    for rows in (people, prices):
+        document = docx.Document()
+        cell = document.add_table(rows=1, cols=2).cell(0, 1)
+        for _ in range(depth - 1):
+            cell = cell.add_table(rows=1, cols=1).cell(0, 0)
+        table = cell.add_table(rows=len(rows), cols=4)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                table.cell(r, c).text = value
+        out = io.BytesIO()
+        document.save(out)
+        [found] = inspect_file(out.getvalue(), "letter.docx")
+        counts.append((found.status, found.personal_rows))
+    assert counts == [("read", 20), ("read", 0)]

@@ -107,6 +107,7 @@ class _Cell:
 class _Row:
     def __init__(self) -> None:
         self.cells: list[str] = []
+        self.nested: list[str] = []  # rows of tables nested in its cells, as lines
 
 
 def render(stream: IO[bytes], rules: _Rules, out: _Lines) -> None:
@@ -161,7 +162,17 @@ class _Renderer:
         elif name in rules.rows and open_ and isinstance(row := open_[-1], _Row):
             open_.pop()
             if not self.skipping:
-                _emit("\t".join(row.cells), open_, self.out, cell_text=" ".join(row.cells))
+                line = "\t".join(row.cells)
+                holder = next((r for r in reversed(open_) if isinstance(r, _Row)), None)
+                if holder is None:
+                    self.out.add(line)
+                    for nested in row.nested:
+                        self.out.add(nested)
+                else:
+                    # A table nested in a cell (a layout table around a list): its rows are
+                    # lines of their own below the row holding it, as the HTML reader does.
+                    holder.nested += [line, *row.nested]
+                    _emit(line, open_, self.out, cell_text=" ".join(row.cells))
         elif name in rules.cells and open_ and isinstance(cell := open_[-1], _Cell):
             open_.pop()
             parts = cell.parts

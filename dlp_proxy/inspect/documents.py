@@ -84,8 +84,8 @@ _ANY = _Rules(
 )
 
 
-class _Lines:
-    """Lines of text collected up to a cap on their total size."""
+class Lines:
+    """Lines of text collected up to a cap on their total size (the document readers')."""
 
     def __init__(self, cap: int) -> None:
         self.lines: list[str] = []
@@ -97,6 +97,10 @@ class _Lines:
         if self.size > self.cap:
             raise Unscannable("limit", f"document text longer than {self.cap:,} characters")
         self.lines.append(line)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
 
 
 class _Cell:
@@ -110,7 +114,7 @@ class _Row:
         self.nested: list[str] = []  # rows of tables nested in its cells, as lines
 
 
-def render(stream: IO[bytes], rules: _Rules, out: _Lines) -> None:
+def render(stream: IO[bytes], rules: _Rules, out: Lines) -> None:
     """Stream one XML part into ``out``: paragraphs as lines, table rows as tab-separated."""
     renderer = _Renderer(rules, out)
     events = etree.iterparse(
@@ -133,7 +137,7 @@ def render(stream: IO[bytes], rules: _Rules, out: _Lines) -> None:
 
 
 class _Renderer:
-    def __init__(self, rules: _Rules, out: _Lines) -> None:
+    def __init__(self, rules: _Rules, out: Lines) -> None:
         self.rules = rules
         self.out = out
         self.open: list[_Cell | _Row] = []
@@ -182,7 +186,7 @@ class _Renderer:
             _release(element)
 
 
-def _emit(text: str, open_: list[_Cell | _Row], out: _Lines, *, cell_text: str = "") -> None:
+def _emit(text: str, open_: list[_Cell | _Row], out: Lines, *, cell_text: str = "") -> None:
     """A paragraph or a row, into the cell it is in (a text box's, a nested table's) or as a
     line of its own."""
     for container in reversed(open_):
@@ -249,7 +253,7 @@ def read_ooxml(data: bytes, *, cap: int) -> Content:
     content = Content()
     with open_zip(data) as archive:
         package, main, kind = ooxml.open_package(archive)
-        out = _Lines(cap)
+        out = Lines(cap)
         if kind == "docx":
             _word(package, main, out, content)
         elif kind == "pptx":
@@ -264,7 +268,7 @@ def read_ooxml(data: bytes, *, cap: int) -> Content:
                     "without its layout",
                 )
             )
-        content.text = "\n".join(out.lines)
+        content.text = out.text
     return content
 
 
@@ -300,7 +304,7 @@ def embedded_parts(package: ooxml.Package, problems: list[Unscannable]) -> set[s
     return members
 
 
-def _word(package: ooxml.Package, main: str, out: _Lines, content: Content) -> None:
+def _word(package: ooxml.Package, main: str, out: Lines, content: Content) -> None:
     _part(package, main, _OOXML, out, content)
     relationships = package.relationships(main)
     for kind in _WORD_PARTS:
@@ -314,7 +318,7 @@ def _word(package: ooxml.Package, main: str, out: _Lines, content: Content) -> N
                 _part(package, relationship.target, _OOXML, out, content)
 
 
-def _slides(package: ooxml.Package, main: str, out: _Lines, content: Content) -> None:
+def _slides(package: ooxml.Package, main: str, out: Lines, content: Content) -> None:
     """Slides in presentation order, each followed by its speaker notes."""
     by_id = {r.id: r for r in package.relationships(main)}
     order: list[str] = []
@@ -333,7 +337,7 @@ def _slides(package: ooxml.Package, main: str, out: _Lines, content: Content) ->
                 _part(package, note.target, _OOXML, out, content)
 
 
-def _every_part(package: ooxml.Package, out: _Lines, content: Content) -> None:
+def _every_part(package: ooxml.Package, out: Lines, content: Content) -> None:
     """A package of a kind we do not know: every text of every XML part but relationships."""
     for name in sorted(package.names()):
         declared = (package.content_type(name) or "").lower()
@@ -341,7 +345,7 @@ def _every_part(package: ooxml.Package, out: _Lines, content: Content) -> None:
             _part(package, name, _ANY, out, content)
 
 
-def _part(package: ooxml.Package, name: str, rules: _Rules, out: _Lines, content: Content) -> None:
+def _part(package: ooxml.Package, name: str, rules: _Rules, out: Lines, content: Content) -> None:
     """Render one part; a part that cannot be read is a problem, and the others are read."""
     try:
         info = package.info(name)
@@ -355,7 +359,7 @@ def _part(package: ooxml.Package, name: str, rules: _Rules, out: _Lines, content
 
 
 def _render_member(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, rules: _Rules, out: _Lines
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, rules: _Rules, out: Lines
 ) -> None:
     name = ooxml.normalise(info.filename)
     if info.flag_bits & 0x1:
@@ -381,14 +385,14 @@ def read_odf(data: bytes, *, cap: int) -> Content:
     content = Content()
     with open_zip(data) as archive:
         package = ooxml.Package(archive)
-        out = _Lines(cap)
+        out = Lines(cap)
         if not package.has("content.xml"):
             raise Unscannable("corrupt", "OpenDocument file without content.xml")
         for name in ("content.xml", "styles.xml"):
             if package.has(name):
                 _part(package, name, _ODF, out, content)
         content.objects = odf_objects(package, content.problems)
-        content.text = "\n".join(out.lines)
+        content.text = out.text
     return content
 
 

@@ -25,6 +25,7 @@ from typing import Any, Final, TypeVar
 import olefile
 
 from dlp_proxy.inspect import oleobjects
+from dlp_proxy.inspect.documents import Lines
 from dlp_proxy.inspect.limits import describe
 from dlp_proxy.inspect.model import Unscannable
 
@@ -42,25 +43,6 @@ Check = Callable[[], None]
 _Read = TypeVar("_Read")
 
 _CHECK_EVERY: Final = 1024
-
-
-class _Lines:
-    """Lines of text up to a cap on their total size; past it, the rest is not read."""
-
-    def __init__(self, cap: int) -> None:
-        self.lines: list[str] = []
-        self.size = 0
-        self.cap = cap
-
-    def add(self, line: str) -> None:
-        self.size += len(line) + 1
-        if self.size > self.cap:
-            raise Unscannable("limit", f"document text longer than {self.cap:,} characters")
-        self.lines.append(line)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
 
 
 def _open(data: bytes, *, strict: bool = True) -> Any:
@@ -203,7 +185,7 @@ def read_doc(data: bytes, *, cap: int, check: Check) -> Content:
     paragraphs = _paragraphs(
         word, table=table, pool=pool, fib=fib, problems=content.problems, check=check
     )
-    out = _Lines(cap)
+    out = Lines(cap)
     try:
         pieces = _pieces(word, table=table, fib=fib, problems=content.problems)
         _WordText(paragraphs, out=out).render(
@@ -537,7 +519,7 @@ class _WordText:
     are lines of their own below the row holding it (as HTML is laid out); field
     instructions are dropped."""
 
-    def __init__(self, paragraphs: _Paragraphs, *, out: _Lines) -> None:
+    def __init__(self, paragraphs: _Paragraphs, *, out: Lines) -> None:
         self.paragraphs = paragraphs
         self.out = out
         self.line: list[str] = []  # the paragraph being read
@@ -708,7 +690,7 @@ def read_ppt(data: bytes, *, cap: int, object_cap: int, max_ratio: float, check:
     Unscannable when the container cannot be read or the presentation is encrypted."""
     content = Content()
     stream, _ = _streams(data, read=_ppt_stream, problems=content.problems)
-    out = _Lines(cap)
+    out = Lines(cap)
     try:
         _walk(
             stream,
@@ -729,7 +711,7 @@ def read_ppt(data: bytes, *, cap: int, object_cap: int, max_ratio: float, check:
 def _walk(
     stream: bytes,
     *,
-    out: _Lines,
+    out: Lines,
     content: Content,
     object_cap: int,
     max_ratio: float,
@@ -796,7 +778,7 @@ def _atom(
     instance: int,
     body: bytes,
     stack: list[_Frame],
-    out: _Lines,
+    out: Lines,
     content: Content,
     object_cap: int,
     max_ratio: float,
@@ -850,7 +832,7 @@ def _ole_storage(instance: int, body: bytes, cap: int, max_ratio: float) -> byte
     return data
 
 
-def _close(frame: _Frame, *, stack: list[_Frame], out: _Lines) -> None:
+def _close(frame: _Frame, *, stack: list[_Frame], out: Lines) -> None:
     """A container ends: a shape hands its text to the group it is in (or writes it), a
     group lays out its shapes."""
     if frame.kind == _SHAPE:
@@ -864,7 +846,7 @@ def _close(frame: _Frame, *, stack: list[_Frame], out: _Lines) -> None:
         _layout(frame.shapes, out=out)
 
 
-def _layout(shapes: list[tuple[tuple[int, int] | None, list[str]]], *, out: _Lines) -> None:
+def _layout(shapes: list[tuple[tuple[int, int] | None, list[str]]], *, out: Lines) -> None:
     """The shapes of a group with text, as rows: shapes sharing a top edge are the cells of
     one line, left to right (a table's cells are shapes of one group)."""
     rows: dict[int, list[tuple[int, str]]] = {}
@@ -879,7 +861,7 @@ def _layout(shapes: list[tuple[tuple[int, int] | None, list[str]]], *, out: _Lin
             out.add("\t".join(cells))
 
 
-def _paragraph_lines(text: str, *, out: _Lines) -> None:
+def _paragraph_lines(text: str, *, out: Lines) -> None:
     for line in text.replace("\x0b", " ").split("\r"):
         if line.strip():
             out.add(line.strip(" "))

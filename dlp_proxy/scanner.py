@@ -65,13 +65,7 @@ def evaluate(
     """Inspect and decide; runs inside a scanner process."""
     started = time.perf_counter()
     inspection = inspect_message(raw, limits=limits, vocabulary=vocabulary_of(policy))
-    headers = BytesHeaderParser(policy=compat32).parsebytes(header_section(raw))
-    recipients = analyse(
-        headers,
-        envelope_from=envelope.mail_from,
-        envelope_to=envelope.rcpt_tos,
-        internal=policy.internal,
-    )
+    recipients = recipients_of(raw, envelope, policy)
     decision = decide(policy, Facts(inspection.attachments, recipients, envelope.sender))
     changes = Changes.of(decision, policy, envelope.message_id)
     modified = None
@@ -94,6 +88,17 @@ def evaluate(
     return Verdict(inspection, recipients, decision, time.perf_counter() - started, modified)
 
 
+def recipients_of(raw: bytes, envelope: Envelope, policy: Policy) -> Recipients:
+    """Who sees the message, from its header section alone (the body is never parsed here)."""
+    headers = BytesHeaderParser(policy=compat32).parsebytes(header_section(raw))
+    return analyse(
+        headers,
+        envelope_from=envelope.mail_from,
+        envelope_to=envelope.rcpt_tos,
+        internal=policy.internal,
+    )
+
+
 # The release problem recorded for held mail that was never inspected: release delivers it
 # as it is (release.py), never asking a scanner to inspect it again.
 UNREAD = "it could not be inspected"
@@ -105,13 +110,7 @@ def unread_job(raw: bytes, envelope: Envelope, policy: Policy, *, why: str) -> V
     as always, so the policy decides instead of a 451 that would come back for ever."""
     started = time.perf_counter()
     unread = Attachment(path="message", type="eml", size=len(raw), unscannable="limit", detail=why)
-    headers = BytesHeaderParser(policy=compat32).parsebytes(header_section(raw))
-    recipients = analyse(
-        headers,
-        envelope_from=envelope.mail_from,
-        envelope_to=envelope.rcpt_tos,
-        internal=policy.internal,
-    )
+    recipients = recipients_of(raw, envelope, policy)
     decision = decide(policy, Facts((unread,), recipients, envelope.sender))
     modified = None
     if decision.action in MODIFYING:

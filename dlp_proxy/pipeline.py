@@ -98,7 +98,8 @@ class Pipeline:
         try:
             return await self._scanner.run(content, envelope, loaded.policy)
         except (errors.InspectionTimeout, errors.InspectionFailed) as exc:
-            self._unfinished[key] = str(exc)[:200]
+            # The class only: a parser's exception text may quote the message's content.
+            self._unfinished[key] = type(exc).__name__
             while len(self._unfinished) > UNFINISHED_KEPT:
                 self._unfinished.popitem(last=False)
             raise
